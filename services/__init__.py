@@ -1,0 +1,1 @@
+"""Clearcut services and the runtime they share."""

@@ -1,0 +1,1 @@
+"""The ``clearcut`` command line."""

@@ -1,0 +1,160 @@
+"""``clearcut stack``: the local infrastructure (Kafka, MinIO, PostgreSQL, Jaeger, model)."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import time
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from services.common.kafka.admin import create_topics, project_topics
+from services.common.settings import CommonSettings
+from services.devstack.process import StackError
+from services.devstack.system import TEST_TOOLS, ensure_debian_packages
+from services.devstack.stack import (
+    COMPONENT_NAMES,
+    components,
+    fetch_model,
+    install_all,
+    model_status,
+    wipe,
+)
+
+app = typer.Typer(
+    help="Start, stop and inspect the local stack (no Docker needed).", no_args_is_help=True
+)
+console = Console(soft_wrap=True)
+
+Only = Annotated[
+    list[str] | None,
+    typer.Argument(help=f"Components to act on (default: all of {', '.join(COMPONENT_NAMES)})."),
+]
+
+
+def _check_names(only: list[str] | None) -> list[str] | None:
+    unknown = sorted(set(only or []) - set(COMPONENT_NAMES))
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown component {', '.join(unknown)}; choose from {', '.join(COMPONENT_NAMES)}"
+        )
+    return only
+
+
+def fail(exc: Exception) -> typer.Exit:
+    console.print(f"[bold red]error:[/] {exc}", highlight=False)
+    return typer.Exit(1)
+
+
+def bring_up(settings: CommonSettings, only: list[str] | None = None) -> None:
+    """Install what is missing, start what is stopped, create topics and buckets."""
+    install_all(settings, only)
+    for component in components(settings, only):
+        started = time.monotonic()
+        outcome = component.up()
+        console.print(
+            f"  {component.name:<9} {outcome:<16} {component.address()}"
+            f"  [dim]({time.monotonic() - started:.1f} s)[/]",
+            highlight=False,
+        )
+    if not only or "kafka" in only:
+        result = asyncio.run(create_topics(settings.kafka, project_topics(settings.topics)))
+        created = [t for t, r in result.items() if r == "created"]
+        console.print(f"  topics    {len(created)} created, {len(result) - len(created)} existed")
+
+
+@app.command()
+def up(only: Only = None) -> None:
+    """Install what is missing, start everything, create topics and buckets. Idempotent."""
+    settings = CommonSettings()
+    try:
+        bring_up(settings, _check_names(only))
+    except StackError as exc:
+        raise fail(exc) from exc
+    console.print(
+        f"Stack is up. State and logs under {settings.paths.home}. "
+        "`clearcut stack status` shows it; `clearcut stack down` stops it."
+    )
+
+
+@app.command()
+def down(
+    only: Only = None,
+    wipe_data: Annotated[
+        bool, typer.Option("--wipe", help="Also delete all data and logs (topics, objects, rows).")
+    ] = False,
+) -> None:
+    """Stop the stack. Data is kept unless --wipe is given."""
+    settings = CommonSettings()
+    try:
+        for component in reversed(components(settings, _check_names(only))):
+            stopped = component.down()
+            console.print(f"  {component.name:<9} {'stopped' if stopped else 'was not running'}")
+    except StackError as exc:
+        raise fail(exc) from exc
+    if wipe_data:
+        wipe(settings)
+        console.print(f"  wiped {settings.paths.home}")
+
+
+@app.command()
+def status() -> None:
+    """Each component's health, version, address and log file. Exit 1 if any is down."""
+    settings = CommonSettings()
+    table = Table(box=None, pad_edge=False)
+    for column in ("component", "state", "version", "address", "log"):
+        table.add_column(column)
+    statuses = [c.status() for c in components(settings)] + [model_status(settings)]
+    for s in statuses:
+        state = (
+            "[green]healthy[/]"
+            if s.healthy
+            else "[yellow]unhealthy[/]"
+            if s.running
+            else "[red]stopped[/]"
+        )
+        if s.name == "model":
+            state = "[green]verified[/]" if s.healthy else "[red]missing[/]"
+        table.add_row(s.name, state, s.version, s.address, str(s.log))
+    console.print(table)
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+@app.command()
+def logs(
+    component: Annotated[str, typer.Argument(help=f"One of {', '.join(COMPONENT_NAMES)}.")],
+    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines to show.")] = 50,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
+    ] = False,
+) -> None:
+    """Show a component's log file."""
+    _check_names([component])
+    (target,) = components(CommonSettings(), [component])
+    log = target.process.log_file
+    if not log.exists():
+        raise fail(FileNotFoundError(f"{component} has no log yet ({log})"))
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)]
+    raise typer.Exit(subprocess.call(argv))
+
+
+@app.command()
+def install(
+    test_tools: Annotated[
+        bool, typer.Option("--test-tools", help="Also install what the test suite needs.")
+    ] = False,
+) -> None:
+    """Only fetch and build what is missing (Kafka jars, MinIO, Jaeger, the model)."""
+    settings = CommonSettings()
+    try:
+        if test_tools:
+            ensure_debian_packages(TEST_TOOLS)
+        install_all(settings)
+        path = fetch_model(settings)
+    except StackError as exc:
+        raise fail(exc) from exc
+    console.print(f"Everything is installed. Default model: {path}")

@@ -1,0 +1,1 @@
+"""Runtime shared by every service: envelope, Kafka helpers, telemetry, settings."""

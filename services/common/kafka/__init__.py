@@ -1,0 +1,1 @@
+"""Kafka runtime shared by every service: producer, consumer settings, admin, dead letters."""

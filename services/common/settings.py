@@ -1,0 +1,177 @@
+"""Connection settings shared by every service and by the local stack.
+
+Each service has its own settings model with its own env prefix (for example
+``CLEARCUT_UPLOAD_``); what they all need to reach Kafka, MinIO, PostgreSQL and
+Jaeger lives here once, under the ``CLEARCUT_`` prefix. Defaults are the local
+development stack started by ``clearcut stack up``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The repository root when running from a checkout (services/common/settings.py -> ../../..).
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+class TopicNames(BaseSettings):
+    """Kafka topic names; every name gets the optional ``CLEARCUT_TOPIC_PREFIX``."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_TOPIC_", extra="ignore")
+
+    prefix: str = Field("", description="Prepended to every topic name, e.g. `staging.`.")
+    partitions: int = Field(3, ge=1, description="Partitions of each image topic.")
+    retention_ms: int = Field(
+        30 * 24 * 3600 * 1000,
+        description="Retention of the image topics; long enough to replay and rebuild.",
+    )
+    dlq_retention_ms: int = Field(
+        90 * 24 * 3600 * 1000, description="Retention of dead-letter topics."
+    )
+
+    def name(self, base: str) -> str:
+        return f"{self.prefix}{base}"
+
+    @property
+    def uploaded(self) -> str:
+        return self.name("image.uploaded")
+
+    @property
+    def started(self) -> str:
+        return self.name("image.processing.started")
+
+    @property
+    def completed(self) -> str:
+        return self.name("image.processing.completed")
+
+    @property
+    def failed(self) -> str:
+        return self.name("image.processing.failed")
+
+    @property
+    def downloaded(self) -> str:
+        return self.name("image.downloaded")
+
+    def dlq(self, topic: str) -> str:
+        """The dead-letter topic of ``topic``."""
+        return f"{topic}.dlq"
+
+    @property
+    def event_topics(self) -> list[str]:
+        return [self.uploaded, self.started, self.completed, self.failed, self.downloaded]
+
+    @property
+    def all_topics(self) -> list[str]:
+        return self.event_topics + [self.dlq(t) for t in self.event_topics]
+
+
+class KafkaSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_KAFKA_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Broker listener address.")
+    port: int = Field(9092, description="Broker listener port.")
+    controller_port: int = Field(9093, description="KRaft controller port (local stack only).")
+    linger_ms: int = Field(1, ge=0, description="Producer linger: small, latency first.")
+    compression: str = Field("lz4", description="Producer compression: none, gzip, lz4, zstd.")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class S3Settings(BaseSettings):
+    """MinIO (or any S3-compatible store)."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_S3_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="S3 endpoint host.")
+    port: int = Field(9000, description="S3 API port.")
+    console_port: int = Field(9001, description="MinIO console port (local stack only).")
+    secure: bool = Field(False, description="Use HTTPS to reach the store.")
+    access_key: str = Field("clearcut", description="Access key (MinIO root user locally).")
+    secret_key: SecretStr = Field(
+        SecretStr("clearcut-dev-secret"), description="Secret key; development default only."
+    )
+    region: str = Field("us-east-1", description="Region name used when signing requests.")
+    bucket_originals: str = Field("clearcut-originals", description="Bucket for uploads.")
+    bucket_results: str = Field("clearcut-results", description="Bucket for cut-outs and masks.")
+
+    @property
+    def endpoint(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    @property
+    def buckets(self) -> list[str]:
+        return [self.bucket_originals, self.bucket_results]
+
+
+class PostgresSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_PG_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="PostgreSQL host.")
+    port: int = Field(5433, description="PostgreSQL port (not 5432, to avoid a system server).")
+    database: str = Field("clearcut", description="Database name.")
+    user: str = Field("clearcut", description="Role the services connect as.")
+    password: SecretStr = Field(
+        SecretStr("clearcut-dev"), description="Role password; development default only."
+    )
+
+    @property
+    def dsn(self) -> str:
+        pw = self.password.get_secret_value()
+        return f"postgresql://{self.user}:{pw}@{self.host}:{self.port}/{self.database}"
+
+
+class TelemetrySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_OTEL_", extra="ignore")
+
+    enabled: bool = Field(True, description="Export traces over OTLP.")
+    host: str = Field("127.0.0.1", description="Jaeger host.")
+    otlp_grpc_port: int = Field(4317, description="OTLP gRPC receiver port.")
+    otlp_http_port: int = Field(4318, description="OTLP HTTP receiver port.")
+    query_port: int = Field(16686, description="Jaeger query HTTP API port.")
+    query_grpc_port: int = Field(16685, description="Jaeger query gRPC API port.")
+    health_port: int = Field(13133, description="Jaeger health-check port.")
+    log_format: str = Field("json", description="Log format: json or text.")
+    log_level: str = Field("INFO", description="Log level.")
+
+    @property
+    def otlp_endpoint(self) -> str:
+        return f"http://{self.host}:{self.otlp_grpc_port}"
+
+    @property
+    def query_url(self) -> str:
+        return f"http://{self.host}:{self.query_port}"
+
+
+class PathSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_", extra="ignore")
+
+    home: Path = Field(
+        REPO_ROOT / ".clearcut",
+        description="All local state: data directories, logs, pid files (git-ignored).",
+    )
+    cache_dir: Path = Field(
+        Path.home() / ".cache" / "clearcut",
+        description="Built tools, Kafka jars and downloads, shared by every checkout.",
+    )
+    model_cache: Path = Field(
+        Path.home() / ".cache" / "clearcut" / "models",
+        description="Verified model files.",
+    )
+
+
+class CommonSettings(BaseSettings):
+    """Everything a service needs to reach the shared infrastructure."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_", extra="ignore")
+
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    topics: TopicNames = Field(default_factory=TopicNames)
+    s3: S3Settings = Field(default_factory=S3Settings)
+    postgres: PostgresSettings = Field(default_factory=PostgresSettings)
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    paths: PathSettings = Field(default_factory=PathSettings)

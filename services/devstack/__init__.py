@@ -1,0 +1,1 @@
+"""The local development stack: Kafka, MinIO, PostgreSQL and Jaeger without Docker."""

@@ -1,0 +1,55 @@
+"""The local stack as a whole: the components in start order, plus the default model."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from services.common.settings import CommonSettings
+from services.devstack import model
+from services.devstack.component import Component, Status
+from services.devstack.jaeger import Jaeger
+from services.devstack.kafka import Kafka
+from services.devstack.minio import MinIO
+from services.devstack.postgres import Postgres
+
+COMPONENT_NAMES = ("postgres", "kafka", "minio", "jaeger")
+
+
+def components(settings: CommonSettings, only: list[str] | None = None) -> list[Component]:
+    all_ = [Postgres(settings), Kafka(settings), MinIO(settings), Jaeger(settings)]
+    return [c for c in all_ if not only or c.name in only]
+
+
+def install_all(settings: CommonSettings, only: list[str] | None = None) -> None:
+    """Fetch and build everything first, so a long build never happens between two starts."""
+    for component in components(settings, only):
+        component.install()
+    if not only:
+        fetch_model(settings)
+
+
+def fetch_model(settings: CommonSettings) -> Path:
+    return model.fetch(
+        model.DEFAULT_MODEL,
+        settings.paths.model_cache,
+        settings.paths.home / "logs" / "build-model.log",
+    )
+
+
+def model_status(settings: CommonSettings) -> Status:
+    path = model.DEFAULT_MODEL.path(settings.paths.model_cache)
+    ok = model.model_ok(model.DEFAULT_MODEL, settings.paths.model_cache)
+    return Status(
+        name="model",
+        running=ok,
+        healthy=ok,
+        version=f"{model.DEFAULT_MODEL.name} {model.DEFAULT_MODEL.version}",
+        address=str(path),
+        log=settings.paths.home / "logs" / "build-model.log",
+    )
+
+
+def wipe(settings: CommonSettings) -> None:
+    """Remove all local state (data and logs); build caches are kept."""
+    shutil.rmtree(settings.paths.home, ignore_errors=True)
