@@ -14,7 +14,6 @@ from rich.table import Table
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.settings import CommonSettings
 from services.devstack.process import StackError
-from services.devstack.system import TEST_TOOLS, ensure_debian_packages
 from services.devstack.stack import (
     COMPONENT_NAMES,
     components,
@@ -23,6 +22,7 @@ from services.devstack.stack import (
     model_status,
     wipe,
 )
+from services.devstack.system import TEST_TOOLS, ensure_debian_packages
 
 app = typer.Typer(
     help="Start, stop and inspect the local stack (no Docker needed).", no_args_is_help=True

@@ -141,12 +141,12 @@ class Component(ABC):
 def _safe(check: Callable[[], bool]) -> bool:
     try:
         return bool(check())
-    except Exception:
+    except Exception:  # noqa: BLE001 - a probe that raises means "not healthy"
         return False
 
 
 def _safe_str(get: Callable[[], str]) -> str:
     try:
         return str(get())
-    except Exception:
+    except Exception:  # noqa: BLE001 - status reporting must never crash
         return "unknown"

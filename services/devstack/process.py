@@ -107,7 +107,7 @@ def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.25
         try:
             if check():
                 return True
-        except Exception:
+        except Exception:  # noqa: BLE001 - a probe that raises simply is not ready yet
             pass
         if time.monotonic() >= deadline:
             return False

@@ -68,9 +68,7 @@ async def test_broker_refuses_to_auto_create_topics(stack: CommonSettings, uniqu
     await producer.start()
     try:
         # Metadata for an unknown topic never arrives when auto-creation is off.
-        await asyncio.wait_for(
-            producer.send_and_wait(f"never-created.{unique}", b"x"), timeout=10
-        )
+        await asyncio.wait_for(producer.send_and_wait(f"never-created.{unique}", b"x"), timeout=10)
     except Exception as exc:  # noqa: BLE001 - any refusal is the expected outcome
         refused: Exception | None = exc
     else:

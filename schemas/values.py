@@ -1,0 +1,214 @@
+"""Value types shared by the event models: constrained strings, enums and nested objects.
+
+Every constraint here ends up in the generated JSON Schemas, so it must be expressible
+there: patterns, bounds and enums rather than Python-only validators.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+# Safe in object keys, Kafka keys and URL paths without escaping.
+IDENTIFIER_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"
+EVENT_ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+# RFC 3339 with a mandatory offset; JSON Schema's `format` is not enforced by default.
+TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$"
+
+Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=IDENTIFIER_PATTERN)]
+EventId = Annotated[
+    str,
+    Field(
+        min_length=36, max_length=36, pattern=EVENT_ID_PATTERN, json_schema_extra={"format": "uuid"}
+    ),
+]
+Owner = Annotated[
+    str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$")
+]
+Sha256 = Annotated[str, Field(min_length=64, max_length=64, pattern=r"^[0-9a-f]{64}$")]
+BucketName = Annotated[
+    str, Field(min_length=3, max_length=63, pattern=r"^[a-z0-9][a-z0-9.-]*[a-z0-9]$")
+]
+ObjectKey = Annotated[str, Field(min_length=1, max_length=1024)]
+ImageMediaType = Annotated[str, Field(max_length=127, pattern=r"^image/[a-z0-9][a-z0-9.+-]*$")]
+Pixels = Annotated[int, Field(ge=1)]
+Milliseconds = Annotated[float, Field(ge=0)]
+Background = Annotated[str, Field(pattern=r"^(transparent|#[0-9a-f]{6})$")]
+
+
+def _to_utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+# Normalised to UTC so that equal instants compare and serialise identically everywhere.
+Timestamp = Annotated[
+    AwareDatetime,
+    AfterValidator(_to_utc),
+    Field(json_schema_extra={"pattern": TIMESTAMP_PATTERN}),
+]
+
+
+class Strict(BaseModel):
+    """Base of every contract model: unknown fields are errors and instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OutputFormat(StrEnum):
+    """Encoding of the cut-out."""
+
+    PNG = "png"
+    WEBP = "webp"
+
+
+class ResultKind(StrEnum):
+    """What a result object holds: the RGBA cut-out or the 8-bit alpha mask."""
+
+    CUTOUT = "cutout"
+    MASK = "mask"
+
+
+class ExecutionProvider(StrEnum):
+    """The ONNX Runtime execution provider that ran the model."""
+
+    CPU = "cpu"
+    CUDA = "cuda"
+    TENSORRT = "tensorrt"
+
+    @classmethod
+    def from_onnxruntime(cls, name: str) -> ExecutionProvider:
+        """Map an ONNX Runtime provider name such as ``CUDAExecutionProvider``."""
+        try:
+            return _ORT_PROVIDERS[name]
+        except KeyError:
+            raise ValueError(f"no contract value for execution provider {name!r}") from None
+
+
+_ORT_PROVIDERS = {
+    "CPUExecutionProvider": ExecutionProvider.CPU,
+    "CUDAExecutionProvider": ExecutionProvider.CUDA,
+    "TensorrtExecutionProvider": ExecutionProvider.TENSORRT,
+}
+
+
+class FailureReason(StrEnum):
+    """Stable machine-readable cause of a failed processing task."""
+
+    IMAGE_MISSING = "image_missing"
+    IMAGE_UNDECODABLE = "image_undecodable"
+    IMAGE_UNSUPPORTED = "image_unsupported"
+    MODEL_UNKNOWN = "model_unknown"
+    MODEL_UNAVAILABLE = "model_unavailable"
+    MODEL_ERROR = "model_error"
+    STORAGE_UNAVAILABLE = "storage_unavailable"
+    TIMEOUT = "timeout"
+    INTERNAL = "internal"
+
+
+class ModelRef(Strict):
+    """The exact model that ran, as listed in the processor's model registry."""
+
+    name: Identifier = Field(description="Registry name of the model, unique in the registry.")
+    version: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description="Version label of the model in the registry."
+    )
+    sha256: Sha256 = Field(description="SHA-256 of the model file, lowercase hex.")
+
+
+class OriginalImage(Strict):
+    """The uploaded original as stored in the object store."""
+
+    bucket: BucketName = Field(description="Bucket holding the original.")
+    key: ObjectKey = Field(description="Object key of the original.")
+    size: Annotated[int, Field(ge=1)] = Field(description="Size of the stored object in bytes.")
+    content_type: ImageMediaType = Field(
+        description="Media type sniffed from the bytes, for example `image/jpeg`."
+    )
+    sha256: Sha256 = Field(description="SHA-256 of the stored bytes, lowercase hex.")
+    width: Pixels = Field(description="Width in pixels after EXIF orientation is applied.")
+    height: Pixels = Field(description="Height in pixels after EXIF orientation is applied.")
+
+
+class ProcessingOptions(Strict):
+    """What the client asked for."""
+
+    output_format: OutputFormat = Field(description="Encoding of the cut-out.")
+    background: Background = Field(
+        description="`transparent`, or a flat background colour as lowercase `#rrggbb`."
+    )
+    model: Identifier | None = Field(
+        None, description="Registry name of the model to use; null for the default model."
+    )
+
+
+class Reprocessing(Strict):
+    """Present when an upload is re-published to process an existing image again."""
+
+    replay_id: Identifier = Field(
+        description="Id of the replay run or reprocess request; re-sends of it are duplicates."
+    )
+    original_event_id: EventId = Field(
+        description="`event_id` of the image's first ImageUploaded (never of an earlier replay)."
+    )
+    requested_by: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Who asked: an operator name, or the owner for an API request."
+    )
+    reason: Annotated[str, Field(max_length=1000)] | None = Field(
+        None, description="Free-text reason given by the requester."
+    )
+
+
+class ResultObject(Strict):
+    """One result written by the processor."""
+
+    kind: ResultKind = Field(description="Cut-out or mask.")
+    bucket: BucketName = Field(description="Bucket holding the result.")
+    key: ObjectKey = Field(description="Object key of the result; stable per task and kind.")
+    size: Annotated[int, Field(ge=1)] = Field(description="Size of the stored object in bytes.")
+    content_type: ImageMediaType = Field(
+        description="`image/png` or `image/webp` for the cut-out, `image/png` for the mask."
+    )
+    width: Pixels = Field(description="Width in pixels (that of the oriented original).")
+    height: Pixels = Field(description="Height in pixels (that of the oriented original).")
+
+
+def _exactly_one(kind: ResultKind) -> dict[str, Any]:
+    return {
+        "contains": {"properties": {"kind": {"const": kind.value}}, "required": ["kind"]},
+        "minContains": 1,
+        "maxContains": 1,
+    }
+
+
+# Fixed, not derived from ResultKind: a kind added later must stay optional, or events
+# already on the topics would stop validating.
+REQUIRED_RESULT_KINDS = (ResultKind.CUTOUT, ResultKind.MASK)
+
+ResultObjects = Annotated[
+    list[ResultObject],
+    Field(
+        min_length=len(REQUIRED_RESULT_KINDS),
+        json_schema_extra={"allOf": [_exactly_one(kind) for kind in REQUIRED_RESULT_KINDS]},
+    ),
+]
+
+
+class Timings(Strict):
+    """Where the time went, in milliseconds; batch stages report the whole batch's time."""
+
+    queue_wait_ms: Milliseconds = Field(
+        description="From the upload's `occurred_at` until the processor started on it."
+    )
+    download_ms: Milliseconds = Field(description="Fetching the original from the store.")
+    decode_ms: Milliseconds = Field(description="Decoding and orienting the original.")
+    preprocess_ms: Milliseconds = Field(description="Resizing and normalising the input.")
+    inference_ms: Milliseconds = Field(description="Running the model (0 when results are reused).")
+    postprocess_ms: Milliseconds = Field(description="Resizing the mask and compositing.")
+    encode_ms: Milliseconds = Field(description="Encoding the cut-out and the mask.")
+    upload_ms: Milliseconds = Field(description="Writing the results to the store.")
+    total_ms: Milliseconds = Field(
+        description="From the upload's `occurred_at` until the results were stored."
+    )

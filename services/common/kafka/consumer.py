@@ -1,0 +1,182 @@
+"""Consuming events: decode and validate each record, run the handler, commit after it.
+
+Delivery is at least once: the offset of a record is committed only after its handler has
+returned (its effect is durable) or after it was dead-lettered. Handlers must therefore be
+idempotent, keyed by event or task id.
+
+A record that can never be handled -- undecodable bytes, JSON that breaks the schema, an
+unknown ``ce_type``, or a handler error that is not retriable -- is published unchanged (same
+key, value and headers) to the topic's dead-letter topic with ``dlq_*`` headers saying why,
+where from and when, and the consumer carries on with the next record. A retriable handler
+error (a store or broker briefly unavailable) is retried with backoff and never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from opentelemetry import trace
+from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
+
+from services.common.envelope import TRACE_HEADERS, ContractError, EventEnvelope, decode
+from services.common.settings import KafkaSettings, TopicNames
+from services.common.telemetry import consumer_span
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[EventEnvelope], Awaitable[None]]
+
+
+class RetriableError(Exception):
+    """A failure that may go away (a dependency unavailable): retry, never dead-letter."""
+
+    retriable = True
+
+
+def is_retriable(exc: BaseException) -> bool:
+    return bool(getattr(exc, "retriable", False))
+
+
+def consumer_config(
+    kafka: KafkaSettings,
+    group_id: str | None,
+    client_id: str,
+    *,
+    offset_reset: str = "earliest",
+    low_latency: bool = False,
+) -> dict[str, Any]:
+    """Manual commits (after the effect); optionally fetch settings tuned for latency."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": kafka.bootstrap_servers,
+        "group_id": group_id,
+        "client_id": client_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": offset_reset,
+        "isolation_level": "read_committed",
+    }
+    if low_latency:
+        # Return as soon as any byte is there rather than waiting to fill a batch.
+        config.update(fetch_min_bytes=1, fetch_max_wait_ms=10)
+    return config
+
+
+def dead_letter_headers(
+    record: ConsumerRecord[bytes, bytes],
+    *,
+    reason: str,
+    error: str,
+    group_id: str | None,
+    field: str | None = None,
+) -> list[tuple[str, bytes]]:
+    """The original headers plus why, where from and when. Trace headers are renamed, not
+    kept, because the producer's tracing appends a fresh ``traceparent`` (same trace)."""
+    headers: list[tuple[str, bytes]] = []
+    for key, value in record.headers or ():
+        if key in TRACE_HEADERS:
+            headers.append((f"dlq_original_{key}", value))
+        else:
+            headers.append((key, value))
+    extra = {
+        "dlq_reason": reason,
+        "dlq_error": error[:2000],
+        "dlq_original_topic": record.topic,
+        "dlq_original_partition": str(record.partition),
+        "dlq_original_offset": str(record.offset),
+        "dlq_original_timestamp": str(record.timestamp),
+        "dlq_failed_at": datetime.now(UTC).isoformat(),
+        "dlq_consumer_group": group_id or "",
+    }
+    if field:
+        extra["dlq_field"] = field
+    headers.extend((k, v.encode("utf-8")) for k, v in extra.items())
+    return headers
+
+
+class EventConsumer:
+    """Runs ``handler`` for every valid event of the subscribed topics, in partition order."""
+
+    def __init__(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        topics: TopicNames,
+        handler: Handler,
+        *,
+        group_id: str | None,
+        tracer: trace.Tracer | None = None,
+        max_retry_wait: float = 10.0,
+    ) -> None:
+        self._consumer = consumer
+        self._producer = producer
+        self._topics = topics
+        self._handler = handler
+        self._group_id = group_id
+        self._tracer = tracer or trace.get_tracer(__name__)
+        self._max_retry_wait = max_retry_wait
+        self.dead_lettered = 0
+        self.handled = 0
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        stop = stop or asyncio.Event()
+        while not stop.is_set():
+            batches = await self._consumer.getmany(timeout_ms=200, max_records=100)
+            for tp, records in batches.items():
+                for record in records:
+                    await self.process(record)
+                    await self._commit(tp, record.offset + 1)
+
+    async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        """Handle one record to completion: handled, or dead-lettered. Never raises for a
+        bad record; retries retriable failures until they succeed."""
+        try:
+            envelope = decode(record.value, list(record.headers or ()))
+        except ContractError as exc:
+            logger.warning(
+                "dead-lettering %s[%s]@%s: %s (%s)",
+                record.topic,
+                record.partition,
+                record.offset,
+                exc.message,
+                exc.reason,
+            )
+            await self._dead_letter(record, exc.reason, exc.message, exc.field)
+            return
+        with consumer_span(self._tracer, record.topic, record.headers, envelope.subject) as span:
+            try:
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception(is_retriable),
+                    wait=wait_exponential_jitter(initial=0.1, max=self._max_retry_wait),
+                    reraise=True,
+                ):
+                    with attempt:
+                        await self._handler(envelope)
+            except Exception as exc:
+                span.record_exception(exc)
+                logger.exception("handler failed for event %s; dead-lettering", envelope.id)
+                await self._dead_letter(record, "handler_error", f"{type(exc).__name__}: {exc}")
+                return
+        self.handled += 1
+
+    async def _dead_letter(
+        self,
+        record: ConsumerRecord[bytes, bytes],
+        reason: str,
+        error: str,
+        field: str | None = None,
+    ) -> None:
+        headers = dead_letter_headers(
+            record, reason=reason, error=error, group_id=self._group_id, field=field
+        )
+        await self._producer.send_and_wait(
+            self._topics.dlq(record.topic), record.value, key=record.key, headers=headers
+        )
+        self.dead_lettered += 1
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        if self._group_id is not None:
+            await self._consumer.commit({tp: offset})
