@@ -150,7 +150,9 @@ class EventConsumer:
             try:
                 async for attempt in AsyncRetrying(
                     retry=retry_if_exception(is_retriable),
-                    wait=wait_exponential_jitter(initial=0.1, max=self._max_retry_wait),
+                    wait=wait_exponential_jitter(
+                        multiplier=0.1, max=self._max_retry_wait, jitter=0.1
+                    ),
                     reraise=True,
                 ):
                     with attempt:
