@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import stack, topics
+from services.cli import docs, stack, topics
 
 app = typer.Typer(
     name="clearcut",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
+app.add_typer(docs.app, name="docs")
 
 if __name__ == "__main__":
     app()
