@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.settings import CommonSettings
@@ -104,22 +103,18 @@ def down(
 def status() -> None:
     """Each component's health, version, address and log file. Exit 1 if any is down."""
     settings = CommonSettings()
-    table = Table(box=None, pad_edge=False)
-    for column in ("component", "state", "version", "address", "log"):
-        table.add_column(column)
     statuses = [c.status() for c in components(settings)] + [model_status(settings)]
     for s in statuses:
-        state = (
-            "[green]healthy[/]"
-            if s.healthy
-            else "[yellow]unhealthy[/]"
-            if s.running
-            else "[red]stopped[/]"
-        )
         if s.name == "model":
             state = "[green]verified[/]" if s.healthy else "[red]missing[/]"
-        table.add_row(s.name, state, s.version, s.address, str(s.log))
-    console.print(table)
+        elif s.healthy:
+            state = "[green]healthy[/]"
+        else:
+            state = "[yellow]unhealthy[/]" if s.running else "[red]stopped[/]"
+        pid = f"  pid {s.pid}" if s.pid else ""
+        console.print(f"{s.name:<9} {state:<20} {s.version}{pid}", highlight=False)
+        console.print(f"          {s.address}", highlight=False)
+        console.print(f"          log: {s.log}", style="dim", highlight=False)
     if not all(s.healthy for s in statuses):
         raise typer.Exit(1)
 

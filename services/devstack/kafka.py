@@ -52,7 +52,7 @@ class Kafka(Component):
         return self.settings.kafka.bootstrap_servers
 
     def version(self) -> str:
-        return pinned_version()
+        return f"Apache Kafka {pinned_version()}"
 
     @property
     def libs(self) -> Path:

@@ -53,9 +53,12 @@ class Postgres(Component):
         )
 
     def version(self) -> str:
-        return subprocess.run(
+        out = subprocess.run(
             [str(_bindir() / "postgres"), "--version"], capture_output=True, text=True
-        ).stdout.strip()
+        ).stdout
+        # "postgres (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" -> "PostgreSQL 15.18"
+        parts = out.split()
+        return f"PostgreSQL {parts[2]}" if len(parts) > 2 else out.strip()
 
     def install(self) -> None:
         ensure_debian_packages({"/usr/lib/postgresql": "postgresql", "psql": "postgresql-client"})
