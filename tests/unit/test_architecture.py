@@ -1,0 +1,78 @@
+"""The architecture stays visible: shared code is shared, services never import each other,
+and importing any module connects to nothing."""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import pkgutil
+import socket
+from pathlib import Path
+
+import pytest
+
+import services
+
+ROOT = Path(services.__file__).resolve().parent
+SERVICES = ("upload", "processor", "notifier")
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def _modules_under(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*.py"))
+
+
+def test_shared_package_holds_no_service_code() -> None:
+    for path in _modules_under(ROOT / "common"):
+        for name in _imports(path):
+            for service in SERVICES:
+                assert not name.startswith(f"services.{service}"), (
+                    f"{path.relative_to(ROOT)} imports {name}"
+                )
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_services_do_not_import_each_other(service: str) -> None:
+    others = [s for s in SERVICES if s != service]
+    for path in _modules_under(ROOT / service):
+        for name in _imports(path):
+            for other in others:
+                assert not name.startswith(f"services.{other}"), (
+                    f"{path.relative_to(ROOT)} imports {name}"
+                )
+            assert not name.startswith("services.cli"), f"{path} imports the CLI"
+
+
+def test_importing_every_module_opens_no_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    attempts: list[object] = []
+
+    def refuse(self: socket.socket, address: object) -> None:
+        attempts.append(address)
+        raise OSError("connecting at import time is not allowed")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    imported = 0
+    for info in pkgutil.walk_packages([str(ROOT)], prefix="services."):
+        if info.name.endswith("__main__"):
+            continue
+        try:
+            importlib.import_module(info.name)
+        except ModuleNotFoundError as exc:
+            # Optional extras (faust, onnxruntime) may be absent in a slim install.
+            if exc.name and exc.name.split(".")[0] in {"faust", "onnxruntime", "onnx"}:
+                continue
+            raise
+        imported += 1
+    assert imported > 10
+    assert attempts == []
