@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from services.common.s3 import ensure_buckets
 from services.devstack.component import Component
 from services.devstack.gotools import MINIO
 from services.devstack.process import StackError
@@ -62,19 +63,7 @@ class MinIO(Component):
         return r.status_code == 200
 
     def after_start(self) -> None:
-        from minio import Minio
-
-        s3 = self.settings.s3
-        client = Minio(
-            s3.endpoint,
-            access_key=s3.access_key,
-            secret_key=s3.secret_key.get_secret_value(),
-            secure=s3.secure,
-            region=s3.region,
-        )
         try:
-            for bucket in s3.buckets:
-                if not client.bucket_exists(bucket):
-                    client.make_bucket(bucket)
+            ensure_buckets(self.settings.s3)
         except Exception as exc:
             raise StackError(f"minio: creating the project's buckets failed: {exc}") from exc
