@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.devstack.process import StackError, run
+from services.devstack.process import StackError, heartbeat, run
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,20 @@ class GoTool:
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         env = {"CGO_ENABLED": "0", "GOFLAGS": "-trimpath -buildvcs=false"}
-        if self.build_in_module:
-            self._build_from_module_source(go, staging, env, log)
-        else:
-            pkg = self.module if self.main_package == "." else f"{self.module}/{self.main_package}"
-            run(
-                [go, "install", f"{pkg}@{self.version}"],
-                what=f"building {self.name}",
-                env={**env, "GOBIN": str(staging)},
-                cwd=staging,
-                log=log,
-            )
+        with heartbeat(f"building {self.name}"):
+            if self.build_in_module:
+                self._build_from_module_source(go, staging, env, log)
+            else:
+                pkg = self.module
+                if self.main_package != ".":
+                    pkg = f"{self.module}/{self.main_package}"
+                run(
+                    [go, "install", f"{pkg}@{self.version}"],
+                    what=f"building {self.name}",
+                    env={**env, "GOBIN": str(staging)},
+                    cwd=staging,
+                    log=log,
+                )
         # Move into place only once complete: an interrupted build is never mistaken for one.
         if target.parent.exists():
             shutil.rmtree(target.parent)

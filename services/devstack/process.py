@@ -7,8 +7,9 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,3 +140,23 @@ def run(
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         raise StackError(f"{what} failed (exit {result.returncode}): {' '.join(argv)}\n{tail}")
     return result.stdout
+
+
+@contextlib.contextmanager
+def heartbeat(label: str, every: float = 60.0) -> Iterator[None]:
+    """Print a line every ``every`` seconds while a long step runs, so it never looks stuck."""
+    done = threading.Event()
+    started = time.monotonic()
+
+    def beat() -> None:
+        while not done.wait(every):
+            minutes = (time.monotonic() - started) / 60
+            print(f"  ... still {label} ({minutes:.0f} min so far)", flush=True)
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from services.common.settings import CommonSettings
@@ -22,11 +24,23 @@ def components(settings: CommonSettings, only: list[str] | None = None) -> list[
 
 
 def install_all(settings: CommonSettings, only: list[str] | None = None) -> None:
-    """Fetch and build everything first, so a long build never happens between two starts."""
-    for component in components(settings, only):
-        component.install()
+    """Fetch and build everything first, so a long build never happens between two starts.
+
+    Builds and downloads are independent, so they run side by side; Debian packages go first
+    because apt takes a lock of its own.
+    """
+    chosen = components(settings, only)
+    steps: list[tuple[str, Callable[[], object]]] = [(c.name, c.install) for c in chosen]
     if not only:
-        fetch_model(settings)
+        steps.append(("model", lambda: fetch_model(settings)))
+    for name, step in steps:
+        if name == "postgres":
+            step()
+    parallel = [(name, step) for name, step in steps if name != "postgres"]
+    with ThreadPoolExecutor(max_workers=len(parallel) or 1) as pool:
+        futures = [pool.submit(step) for _, step in parallel]
+        for future in futures:
+            future.result()  # re-raises the first failure, naming its component
 
 
 def fetch_model(settings: CommonSettings) -> Path:
