@@ -64,6 +64,9 @@ def setup_telemetry(service_name: str, settings: TelemetrySettings) -> Telemetry
     return Telemetry(service_name, provider, CollectorRegistry(auto_describe=True))
 
 
+_HANDLER_NAME = "clearcut"
+
+
 class _ContextFilter(logging.Filter):
     """Adds trace, span and image ids to every record."""
 
@@ -97,8 +100,13 @@ def configure_logging(service_name: str, settings: TelemetrySettings) -> None:
             )
         )
     handler.addFilter(_ContextFilter())
+    handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()
-    root.handlers = [handler]
+    # Replace only our own handler, so calling this twice never doubles the lines and
+    # handlers installed by others (a test runner's capture) stay.
+    for existing in [h for h in root.handlers if h.get_name() == _HANDLER_NAME]:
+        root.removeHandler(existing)
+    root.addHandler(handler)
     root.setLevel(settings.log_level.upper())
     # The OTLP exporter logs every failed export; one line per minute is plenty.
     logging.getLogger("opentelemetry.exporter.otlp.proto.grpc.exporter").setLevel(logging.ERROR)
