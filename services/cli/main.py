@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import docs, stack, topics
+from services.cli import docs, doctor, notifier, pipeline, processor, stack, submit, topics, upload
 
 app = typer.Typer(
     name="clearcut",
@@ -12,6 +12,12 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+pipeline.register(app)
+doctor.register(app)
+submit.register(app)
+upload.register(app)
+processor.register(app)
+notifier.register(app)
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(docs.app, name="docs")

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.common.auth import AuthSettings
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.settings import CommonSettings
 from services.devstack.process import StackError
@@ -63,6 +64,11 @@ def bring_up(settings: CommonSettings, only: list[str] | None = None) -> None:
         result = asyncio.run(create_topics(settings.kafka, project_topics(settings.topics)))
         created = [t for t, r in result.items() if r == "created"]
         console.print(f"  topics    {len(created)} created, {len(result) - len(created)} existed")
+    if not only or "postgres" in only:
+        from services.upload.migrations.runner import migrate_and_seed
+
+        applied, _ = asyncio.run(migrate_and_seed(settings.postgres, AuthSettings()))
+        console.print(f"  schema    {len(applied)} migrations applied")
 
 
 @app.command()

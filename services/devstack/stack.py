@@ -44,22 +44,19 @@ def install_all(settings: CommonSettings, only: list[str] | None = None) -> None
 
 
 def fetch_model(settings: CommonSettings) -> Path:
-    return model.fetch(
-        model.DEFAULT_MODEL,
-        settings.paths.model_cache,
-        settings.paths.home / "logs" / "build-model.log",
-    )
+    """The default model through the processor's model cache (fetched if missing)."""
+    return model.fetch(settings, settings.paths.home / "logs" / "build-model.log")
 
 
 def model_status(settings: CommonSettings) -> Status:
-    path = model.DEFAULT_MODEL.path(settings.paths.model_cache)
-    ok = model.model_ok(model.DEFAULT_MODEL, settings.paths.model_cache)
+    cache, spec = model.default_model(settings)
+    ok = model.model_ok(settings)
     return Status(
         name="model",
         running=ok,
         healthy=ok,
-        version=f"{model.DEFAULT_MODEL.name} {model.DEFAULT_MODEL.version}",
-        address=str(path),
+        version=f"{spec.name} {spec.version}",
+        address=str(cache.path(spec)),
         log=settings.paths.home / "logs" / "build-model.log",
     )
 

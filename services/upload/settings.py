@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -11,3 +13,59 @@ class UploadSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Address the HTTP API binds to.")
     port: int = Field(8080, description="Port of the HTTP API.")
+    max_body_bytes: int = Field(
+        20 * 1024 * 1024,
+        ge=1,
+        description="Largest accepted image in bytes; larger bodies get 413, checked while "
+        "streaming.",
+    )
+    max_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description="Largest accepted width x height, read from the header before decoding; "
+        "more gets 413.",
+    )
+    min_dimension: int = Field(
+        16, ge=1, description="Smallest accepted width and height in pixels; less gets 422."
+    )
+    websocket_url: str = Field(
+        "ws://127.0.0.1:8081/v1/ws",
+        description="Notifier websocket URL given to clients in the links of an image.",
+    )
+    result_delivery: Literal["stream", "redirect"] = Field(
+        "stream",
+        description="How results are served: `stream` the bytes, or `redirect` (307) to a "
+        "presigned URL of the object store.",
+    )
+    presign_expiry_seconds: int = Field(
+        300, ge=1, le=7 * 24 * 3600, description="Lifetime of a presigned result URL."
+    )
+    publish_timeout_seconds: float = Field(
+        10.0, gt=0, description="How long an upload waits for Kafka to acknowledge its event."
+    )
+    retry_after_seconds: int = Field(
+        5, ge=1, description="`Retry-After` sent with 503 when a dependency is unavailable."
+    )
+    pending_timeout_seconds: int = Field(
+        600,
+        ge=10,
+        description="An upload still unpublished after this long is abandoned (its process "
+        "died); the sweep removes its object.",
+    )
+    sweep_interval_seconds: float = Field(
+        60.0, gt=0, description="How often the API sweeps abandoned uploads."
+    )
+    workers: int = Field(
+        4, ge=1, description="Threads for image decoding and object-store calls per process."
+    )
+    pg_pool_min: int = Field(1, ge=0, description="Minimum PostgreSQL connections per process.")
+    pg_pool_max: int = Field(10, ge=1, description="Maximum PostgreSQL connections per process.")
+    readiness_timeout_seconds: float = Field(
+        2.0, gt=0, description="Time each dependency has to answer `/readyz`."
+    )
+    projector_group: str = Field(
+        "clearcut-projector", description="Kafka consumer group of the projector."
+    )
+    projector_metrics_port: int = Field(
+        8083, ge=0, description="Port of the projector's Prometheus `/metrics`; 0 serves none."
+    )

@@ -21,6 +21,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from services.common.kafka.admin import admin_client
 from services.common.settings import CommonSettings
 from services.devstack import model
+from services.processor.models.cache import sha256_of
 
 
 async def test_kafka_round_trip_keeps_key_value_and_headers(
@@ -147,6 +148,9 @@ def test_span_exported_over_otlp_is_found_in_jaeger(stack: CommonSettings, uniqu
 
 
 def test_default_model_file_matches_its_sha256(stack: CommonSettings) -> None:
-    path = model.DEFAULT_MODEL.path(stack.paths.model_cache)
-    assert path.stat().st_size == model.DEFAULT_MODEL.size
-    assert model.sha256_of(path) == model.DEFAULT_MODEL.sha256
+    cache, spec = model.default_model(stack)
+    path = cache.path(spec)
+    assert path == model.model_path(stack)
+    assert path.stat().st_size == spec.size == 88_188_479
+    assert sha256_of(path) == spec.sha256
+    assert spec.sha256 == "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb"

@@ -12,7 +12,9 @@ from typing import Any
 from services.common.settings import KafkaSettings
 
 
-def faust_app_settings(kafka: KafkaSettings, *, web_port: int) -> dict[str, Any]:
+def faust_app_settings(
+    kafka: KafkaSettings, *, web_port: int, web_host: str = "127.0.0.1"
+) -> dict[str, Any]:
     compression = None if kafka.compression == "none" else kafka.compression
     return {
         "broker": f"kafka://{kafka.bootstrap_servers}",
@@ -26,17 +28,25 @@ def faust_app_settings(kafka: KafkaSettings, *, web_port: int) -> dict[str, Any]
         "topic_disable_leader": True,
         "web_enabled": True,
         "web_port": web_port,
-        "web_bind": "127.0.0.1",
+        "web_bind": web_host,
         "broker_commit_interval": 1.0,
         "store": "memory://",
     }
 
 
-def create_faust_app(name: str, kafka: KafkaSettings, *, web_port: int, **overrides: Any) -> Any:
+def create_faust_app(
+    name: str,
+    kafka: KafkaSettings,
+    *,
+    web_port: int,
+    web_host: str = "127.0.0.1",
+    **overrides: Any,
+) -> Any:
     """A ``faust.App`` with OpenTelemetry process spans continuing each event's trace."""
     import faust
     from faust.contrib.opentelemetry import setup_opentelemetry
 
-    app = faust.App(name, **{**faust_app_settings(kafka, web_port=web_port), **overrides})
+    settings = faust_app_settings(kafka, web_port=web_port, web_host=web_host)
+    app = faust.App(name, **{**settings, **overrides})
     setup_opentelemetry(app)
     return app

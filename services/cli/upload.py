@@ -1,0 +1,136 @@
+"""``clearcut upload``, ``clearcut projector``, ``clearcut db migrate``, ``clearcut keys``:
+the upload service's entrypoints. Each builds its settings and telemetry at start, then hands
+over to the service; nothing here holds logic of its own."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from services.common.auth import AuthSettings, InvalidOwner, check_owner, create_key
+from services.common.settings import CommonSettings
+from services.upload.migrations.runner import migrate_and_seed
+from services.upload.settings import UploadSettings
+
+console = Console(soft_wrap=True)
+db_app = typer.Typer(help="The PostgreSQL schema of the read model and API keys.")
+keys_app = typer.Typer(help="API keys of owners.", no_args_is_help=True)
+
+
+def upload() -> None:
+    """Serve the upload HTTP API (host and port from CLEARCUT_UPLOAD_HOST/_PORT)."""
+    import uvicorn
+
+    from services.common.telemetry import setup_telemetry
+    from services.upload.api.app import create_app
+
+    settings, common = UploadSettings(), CommonSettings()
+    telemetry = setup_telemetry("upload", common.telemetry)
+    app = create_app(settings, common, telemetry=telemetry)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,  # keep the structured logging set up by setup_telemetry
+            access_log=False,
+            server_header=False,
+        )
+    finally:
+        telemetry.shutdown()
+
+
+def projector() -> None:
+    """Keep the PostgreSQL read model up to date from every image topic."""
+    from prometheus_client import start_http_server
+
+    from services.common.telemetry import setup_telemetry
+    from services.upload.projector.runner import run_projector
+
+    settings, common = UploadSettings(), CommonSettings()
+    telemetry = setup_telemetry("projector", common.telemetry)
+    if settings.projector_metrics_port:
+        start_http_server(
+            settings.projector_metrics_port, addr=settings.host, registry=telemetry.registry
+        )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_projector(settings, common, stop, registry=telemetry.registry)
+
+    try:
+        asyncio.run(main())
+    finally:
+        telemetry.shutdown()
+
+
+@db_app.command("migrate")
+def migrate() -> None:
+    """Apply the numbered SQL migrations that are missing (safe to run twice), then seed the
+    development API key when CLEARCUT_DEV_KEY is set (it is `dev-key` unless set empty)."""
+    common, auth = CommonSettings(), AuthSettings()
+    try:
+        applied, seeded = asyncio.run(migrate_and_seed(common.postgres, auth))
+    except Exception as exc:
+        console.print(f"[bold red]error:[/] migrating {common.postgres.host} failed: {exc}")
+        raise typer.Exit(1) from exc
+    if applied:
+        for name in applied:
+            console.print(f"  applied  {name}")
+    else:
+        console.print("  schema is up to date")
+    if seeded:
+        console.print(f"  seeded the development API key of owner {auth.dev_owner!r}")
+
+
+async def _create_key(common: CommonSettings, owner: str) -> str:
+    from services.upload.adapters.postgres import connect
+
+    conn = await connect(common.postgres)
+    try:
+        return await create_key(conn, owner)
+    finally:
+        await conn.close()
+
+
+@keys_app.command("create")
+def keys_create(
+    owner: Annotated[str, typer.Option("--owner", help="Owner the key acts for.")],
+) -> None:
+    """Create an API key for OWNER and print it. It is shown once: only its hash is stored."""
+    try:
+        check_owner(owner)
+    except InvalidOwner as exc:
+        raise typer.BadParameter(str(exc), param_hint="--owner") from None
+    common = CommonSettings()
+    try:
+        key = asyncio.run(_create_key(common, owner))
+    except Exception as exc:
+        console.print(f"[bold red]error:[/] cannot store the key: {exc}")
+        raise typer.Exit(1) from exc
+    # The key alone on stdout, so that scripts can capture it; the note goes to stderr.
+    print(key)
+    Console(stderr=True).print(
+        f"API key for {owner!r} created. Store it now: it is not shown again.", style="dim"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the upload service's commands to the root ``clearcut`` command."""
+    app.command("upload")(upload)
+    app.command("projector")(projector)
+    app.add_typer(db_app, name="db")
+    app.add_typer(keys_app, name="keys")
+
+
+if __name__ == "__main__":  # a standalone runner: python -m services.cli.upload ...
+    standalone = typer.Typer(no_args_is_help=True)
+    register(standalone)
+    standalone()

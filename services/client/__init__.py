@@ -1,0 +1,1 @@
+"""The reference client: upload photos, follow them over the websocket, download cut-outs."""

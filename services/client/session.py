@@ -1,0 +1,196 @@
+"""Upload photos over HTTP, follow them over the websocket, download the cut-outs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import mimetypes
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from services.client.outcome import Tracked, apply_message, apply_snapshot, output_name
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SubmitOptions:
+    api_url: str
+    ws_url: str
+    key: str
+    output_format: str = "png"
+    background: str | None = None
+    model: str | None = None
+    out_dir: Path | None = None
+    wait: bool = True
+    timeout: float = 600.0
+    concurrency: int = 4
+
+
+class ClientError(RuntimeError):
+    """The pipeline cannot be reached or refuses us; the message says what to do."""
+
+
+class Submission:
+    def __init__(self, options: SubmitOptions, on_change: Callable[[Tracked], None]) -> None:
+        self.options = options
+        self.on_change = on_change
+        self.by_id: dict[str, Tracked] = {}
+        self._early: dict[str, list[dict[str, Any]]] = {}  # messages before the upload answered
+        self._all_done = asyncio.Event()
+        self._tracked: list[Tracked] = []
+
+    async def run(self, files: list[Path]) -> list[Tracked]:
+        self._tracked = [Tracked(path) for path in files]
+        headers = {"Authorization": f"Bearer {self.options.key}"}
+        async with httpx.AsyncClient(
+            base_url=self.options.api_url, headers=headers, timeout=60
+        ) as http:
+            if not self.options.wait:
+                await self._upload_all(http)
+                return self._tracked
+            websocket = await self._connect()
+            reader = asyncio.create_task(self._read(websocket))
+            try:
+                await self._upload_all(http)
+                self._check_done()
+                try:
+                    await asyncio.wait_for(self._all_done.wait(), self.options.timeout)
+                except TimeoutError:
+                    for t in self._tracked:
+                        if not t.finished:
+                            t.status, t.error = (
+                                "failed",
+                                f"timed out after {self.options.timeout:.0f} s",
+                            )
+                            self.on_change(t)
+            finally:
+                reader.cancel()
+                with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
+                    await reader
+                await websocket.close()
+            if self.options.out_dir is not None:
+                await self._download_all(http)
+        return self._tracked
+
+    async def _connect(self) -> ClientConnection:
+        try:
+            websocket = await connect(
+                self.options.ws_url,
+                additional_headers={"Authorization": f"Bearer {self.options.key}"},
+                open_timeout=10,
+            )
+        except InvalidStatus as exc:
+            raise ClientError(
+                f"the notifier at {self.options.ws_url} refused the websocket: "
+                f"HTTP {exc.response.status_code}"
+            ) from exc
+        except OSError as exc:
+            raise ClientError(
+                f"cannot reach the notifier at {self.options.ws_url} ({exc}); "
+                "is the pipeline running? (clearcut up)"
+            ) from exc
+        welcome = json.loads(await websocket.recv())
+        if welcome.get("type") != "welcome":
+            raise ClientError(f"the notifier refused us: {welcome.get('message', welcome)}")
+        # Follow every image of ours, present and future, before the first upload: no event
+        # of an image uploaded below can slip past.
+        await websocket.send(json.dumps({"type": "subscribe", "all": True}))
+        return websocket
+
+    async def _read(self, websocket: ClientConnection) -> None:
+        async for raw in websocket:
+            message = json.loads(raw)
+            if message.get("type") == "snapshot":
+                for image in message.get("images", []):
+                    tracked = self.by_id.get(image.get("image_id", ""))
+                    if tracked and apply_snapshot(tracked, image):
+                        self.on_change(tracked)
+            elif message.get("type") == "event":
+                image_id = message.get("image_id", "")
+                tracked = self.by_id.get(image_id)
+                if tracked is None:
+                    self._early.setdefault(image_id, []).append(message)
+                elif apply_message(tracked, message):
+                    self.on_change(tracked)
+            elif message.get("type") == "error":
+                logger.warning("notifier: %s", message.get("message"))
+            self._check_done()
+
+    def _check_done(self) -> None:
+        if all(t.finished or (t.image_id is None and t.status == "failed") for t in self._tracked):
+            self._all_done.set()
+
+    async def _upload_all(self, http: httpx.AsyncClient) -> None:
+        gate = asyncio.Semaphore(self.options.concurrency)
+
+        async def one(tracked: Tracked) -> None:
+            async with gate:
+                await self._upload(http, tracked)
+
+        await asyncio.gather(*(one(t) for t in self._tracked))
+
+    async def _upload(self, http: httpx.AsyncClient, tracked: Tracked) -> None:
+        params = {"output_format": self.options.output_format}
+        if self.options.background:
+            params["background"] = self.options.background
+        if self.options.model:
+            params["model"] = self.options.model
+        content_type = mimetypes.guess_type(tracked.path.name)[0] or "application/octet-stream"
+        try:
+            response = await http.post(
+                "/v1/images",
+                content=tracked.path.read_bytes(),
+                params=params,
+                headers={"Content-Type": content_type},
+            )
+        except httpx.HTTPError as exc:
+            tracked.status, tracked.error = "failed", f"upload failed: {exc}"
+            self.on_change(tracked)
+            return
+        if response.status_code != 202:
+            tracked.status, tracked.error = "failed", _error_text(response)
+            self.on_change(tracked)
+            return
+        body = response.json()
+        tracked.image_id, tracked.task_id = body["id"], body.get("task_id")
+        tracked.trace_id = response.headers.get("x-trace-id")
+        tracked.status = "queued"
+        self.by_id[tracked.image_id] = tracked
+        for message in self._early.pop(tracked.image_id, []):
+            apply_message(tracked, message)
+        self.on_change(tracked)
+
+    async def _download_all(self, http: httpx.AsyncClient) -> None:
+        out_dir = self.options.out_dir
+        assert out_dir is not None
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for tracked in self._tracked:
+            if tracked.status != "completed" or tracked.image_id is None:
+                continue
+            url = tracked.cutout_url or f"/v1/images/{tracked.image_id}/result?kind=cutout"
+            response = await http.get(url, follow_redirects=True)
+            if response.status_code != 200:
+                tracked.status, tracked.error = "failed", f"download: {_error_text(response)}"
+                self.on_change(tracked)
+                continue
+            target = out_dir / output_name(tracked, self.options.output_format)
+            target.write_bytes(response.content)
+            tracked.saved_to = target
+            self.on_change(tracked)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error", {})
+        return f"HTTP {response.status_code} {error.get('code')}: {error.get('message')}"
+    except (ValueError, AttributeError):
+        return f"HTTP {response.status_code}: {response.text[:200]}"

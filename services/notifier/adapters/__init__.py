@@ -1,0 +1,1 @@
+"""The notifier's edges: the Kafka event feed, the read model and the API keys in PostgreSQL."""

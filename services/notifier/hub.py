@@ -1,0 +1,306 @@
+"""Who is subscribed to what, and the push of every consumed event to its subscribers.
+
+`Hub.publish` runs for each event from the feed: the event passes the forward-only rule of
+`RecentEvents`, its message is rendered once, and the same text is queued for every
+client subscribed to its image or to all of its owner's images. It never awaits, so one
+slow client cannot hold up anyone: its queue fills and it is dropped.
+
+`Hub.subscribe` answers a client with one snapshot message: the read model's rows brought up
+to date with the recent events (see `domain.snapshot`). Everything after the read model's
+answer runs without awaiting, so no event can slip between the snapshot and the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from services.common.envelope import EventEnvelope
+from services.notifier.domain import server_messages
+from services.notifier.domain.client_messages import Subscribe, Unsubscribe
+from services.notifier.domain.links import Links
+from services.notifier.domain.notice import Notice, notice_for
+from services.notifier.domain.progress import PUSHED_EVENTS, Status
+from services.notifier.domain.recent import RecentEvents, Verdict
+from services.notifier.domain.server_messages import ErrorCode
+from services.notifier.domain.snapshot import ImageSnapshot, covers, current_state
+from services.notifier.metrics import NotifierMetrics
+from services.notifier.ports import Client, ReadModelUnavailable, SnapshotSource
+from services.notifier.routing import RoutingTable, Subscriptions
+
+logger = logging.getLogger(__name__)
+
+_UNKNOWN_POLL_SECONDS = 0.1
+_ACTIVE = (Status.QUEUED, Status.PROCESSING)
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_subscriptions: int
+    max_connections_per_owner: int
+    snapshot_limit: int
+    unknown_image_grace_seconds: float
+
+
+class Hub:
+    def __init__(
+        self,
+        snapshots: SnapshotSource,
+        recent: RecentEvents,
+        links: Links,
+        limits: Limits,
+        metrics: NotifierMetrics,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._snapshots = snapshots
+        self._recent = recent
+        self._links = links
+        self._limits = limits
+        self._metrics = metrics
+        self._clock = clock
+        self._routes = RoutingTable(limits.max_connections_per_owner)
+
+    # -- connections -------------------------------------------------------------------
+
+    @property
+    def clients(self) -> list[Client]:
+        return self._routes.clients
+
+    def register(self, client: Client) -> bool:
+        """Admit a client; False when its owner already has the most connections allowed."""
+        if not self._routes.add(client):
+            return False
+        self._metrics.connections.inc()
+        return True
+
+    def unregister(self, client: Client) -> None:
+        state = self._routes.remove(client)
+        if state is not None:
+            self._metrics.subscriptions.dec(state.count)
+            self._metrics.connections.dec()
+
+    # -- events --------------------------------------------------------------------------
+
+    def publish(self, envelope: EventEnvelope) -> int:
+        """Push one consumed event; returns the number of clients it was queued for."""
+        event = envelope.event
+        if not isinstance(event, PUSHED_EVENTS):
+            return 0
+        notice = notice_for(envelope, event, self._links)
+        verdict = self._recent.accept(notice)
+        self._metrics.events.labels(type(event).__name__, verdict.value).inc()
+        if verdict is not Verdict.ACCEPTED:
+            logger.debug("not pushing %s event %s", verdict.value, notice.event_id)
+            return 0
+        return self._fan_out(notice)
+
+    def _fan_out(self, notice: Notice) -> int:
+        timestamp = notice.occurred_at.timestamp()
+        sent = 0
+        dropped: list[Client] = []
+        for client in self._routes.recipients(notice.image_id, notice.owner):
+            state = self._routes.subscriptions(client)
+            if state is None or client.owner != notice.owner:
+                continue
+            baseline = state.baselines.get(notice.image_id)
+            if baseline is not None:
+                if covers(baseline, notice):
+                    continue
+                del state.baselines[notice.image_id]
+            if client.offer(notice.text, kind="event", event_time=timestamp):
+                sent += 1
+            else:
+                dropped.append(client)
+        for client in dropped:
+            self.unregister(client)
+        return sent
+
+    # -- subscriptions -------------------------------------------------------------------
+
+    async def subscribe(self, client: Client, request: Subscribe) -> None:
+        """Answer ``request`` on the client's queue: one snapshot message, then any errors."""
+        state = self._routes.subscriptions(client)
+        if state is None:
+            return
+        if request.all:
+            await self._subscribe_all(client, state, request)
+        else:
+            await self._subscribe_images(client, state, request)
+
+    def unsubscribe(self, client: Client, request: Unsubscribe) -> None:
+        state = self._routes.subscriptions(client)
+        if state is None:
+            return
+        removed = sum(
+            self._routes.remove_image(client, state, image_id) for image_id in request.images or ()
+        )
+        if request.all and self._routes.remove_all(client, state):
+            removed += 1
+        self._metrics.subscriptions.dec(removed)
+        client.offer(
+            server_messages.unsubscribed(
+                request.images or [], all_images=request.all, request_id=request.request_id
+            )
+        )
+
+    async def _subscribe_images(
+        self, client: Client, state: Subscriptions, request: Subscribe
+    ) -> None:
+        image_ids = list(dict.fromkeys(request.images or ()))
+        new = [i for i in image_ids if i not in state.images]
+        if state.count + len(new) > self._limits.max_subscriptions:
+            self.send_error(
+                client,
+                ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                f"subscribing to {len(new)} more images would exceed the limit of "
+                f"{self._limits.max_subscriptions} subscriptions per connection "
+                f"({state.count} in use)",
+                request_id=request.request_id,
+            )
+            return
+        try:
+            found = await self._find(client.owner, image_ids)
+        except ReadModelUnavailable as exc:
+            self._unavailable(client, request.request_id, exc)
+            return
+        if self._routes.subscriptions(client) is None:
+            return  # disconnected meanwhile
+        # From here on nothing awaits: the snapshot and the live stream meet without a gap.
+        answered: list[ImageSnapshot] = []
+        unknown: list[str] = []
+        for image_id in image_ids:
+            state_now = self._state(client.owner, found.get(image_id), image_id)
+            if state_now is None:
+                unknown.append(image_id)
+                continue
+            answered.append(state_now)
+            if self._routes.add_image(client, state, image_id):
+                self._metrics.subscriptions.inc()
+            state.baselines[image_id] = state_now
+        if answered:
+            self._send_snapshot(client, answered, scope="images", request_id=request.request_id)
+        for image_id in unknown:
+            self.send_error(
+                client,
+                ErrorCode.UNKNOWN_IMAGE,
+                f"image {image_id!r} does not exist or does not belong to you",
+                request_id=request.request_id,
+                image_id=image_id,
+            )
+
+    async def _subscribe_all(
+        self, client: Client, state: Subscriptions, request: Subscribe
+    ) -> None:
+        if not state.all and state.count + 1 > self._limits.max_subscriptions:
+            self.send_error(
+                client,
+                ErrorCode.TOO_MANY_SUBSCRIPTIONS,
+                f"the limit of {self._limits.max_subscriptions} subscriptions per connection "
+                "is reached",
+                request_id=request.request_id,
+            )
+            return
+        limit = self._limits.snapshot_limit
+        try:
+            rows = await self._snapshots.owner_images(client.owner, request.since, limit + 1)
+        except ReadModelUnavailable as exc:
+            self._unavailable(client, request.request_id, exc)
+            return
+        if self._routes.subscriptions(client) is None:
+            return
+        truncated = len(rows) > limit
+        snapshots = {row.image_id: row for row in rows[:limit] if row.owner == client.owner}
+        recent = self._recent.owner_notices(client.owner)
+        answered: list[ImageSnapshot] = []
+        for image_id, row in snapshots.items():
+            state_now = current_state(row, recent.get(image_id, []))
+            if state_now is not None:
+                answered.append(state_now)
+                state.baselines[image_id] = state_now
+        for image_id, notices in recent.items():
+            state_now = current_state(None, notices)
+            if image_id in snapshots or state_now is None:
+                continue
+            # Known only from recent events (the read model lags): chosen by the same rule.
+            if state_now.status in _ACTIVE or (
+                request.since is not None and state_now.updated_at >= request.since
+            ):
+                answered.append(state_now)
+                state.baselines[image_id] = state_now
+        if len(answered) > limit:
+            truncated = True
+            for dropped in answered[limit:]:
+                state.baselines.pop(dropped.image_id, None)
+            answered = answered[:limit]
+        if self._routes.add_all(client, state):
+            self._metrics.subscriptions.inc()
+        self._send_snapshot(
+            client, answered, scope="all", request_id=request.request_id, truncated=truncated
+        )
+
+    async def _find(self, owner: str, image_ids: list[str]) -> dict[str, ImageSnapshot]:
+        """Read-model rows of the ids; ids known to neither the read model nor the recent
+        events are looked up again until the grace period ends (an upload not yet
+        projected)."""
+        found = await self._snapshots.images(image_ids)
+        deadline = self._clock() + self._limits.unknown_image_grace_seconds
+        while True:
+            missing = [i for i in image_ids if i not in found and not self._recent.notices(i)]
+            if not missing or self._clock() >= deadline:
+                return found
+            await asyncio.sleep(_UNKNOWN_POLL_SECONDS)
+            found.update(await self._snapshots.images(missing))
+
+    def _state(self, owner: str, row: ImageSnapshot | None, image_id: str) -> ImageSnapshot | None:
+        if row is not None and row.owner != owner:
+            return None  # someone else's image: answered exactly like an unknown one
+        notices = [n for n in self._recent.notices(image_id) if n.owner == owner]
+        return current_state(row, notices)
+
+    def _send_snapshot(
+        self,
+        client: Client,
+        images: list[ImageSnapshot],
+        *,
+        scope: str,
+        request_id: str | None,
+        truncated: bool = False,
+    ) -> None:
+        text = server_messages.snapshot(
+            [image.to_json(self._links) for image in images],
+            scope=scope,
+            request_id=request_id,
+            truncated=truncated,
+        )
+        if not client.offer(text, kind="snapshot"):
+            self.unregister(client)
+
+    def _unavailable(self, client: Client, request_id: str | None, exc: Exception) -> None:
+        logger.warning("read model unavailable for a subscription: %s", exc)
+        self.send_error(
+            client,
+            ErrorCode.UNAVAILABLE,
+            "image states cannot be read right now; subscribe again shortly",
+            request_id=request_id,
+        )
+
+    def send_error(
+        self,
+        client: Client,
+        code: ErrorCode,
+        message: str,
+        *,
+        request_id: str | None = None,
+        image_id: str | None = None,
+        field: str | None = None,
+    ) -> None:
+        self._metrics.client_errors.labels(code.value).inc()
+        text = server_messages.error(
+            code, message, request_id=request_id, image_id=image_id, field=field
+        )
+        if not client.offer(text):
+            self.unregister(client)

@@ -1,0 +1,1 @@
+"""The HTTP side: the websocket endpoint, health, readiness and metrics."""

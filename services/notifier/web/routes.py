@@ -1,0 +1,64 @@
+"""The aiohttp application: the websocket endpoint plus health, readiness and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry
+
+from services.common.telemetry import render_metrics
+from services.notifier.web.endpoint import WebsocketEndpoint
+
+WEBSOCKET_PATH = "/v1/ws"
+Check = Callable[[], Awaitable[None]]
+
+
+def create_web_app(
+    endpoint: WebsocketEndpoint,
+    checks: Mapping[str, Check],
+    registry: CollectorRegistry,
+    *,
+    readiness_timeout: float,
+) -> web.Application:
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok"})
+
+    async def readyz(request: web.Request) -> web.Response:
+        results = await asyncio.gather(
+            *(_run_check(check, readiness_timeout) for check in checks.values())
+        )
+        report = dict(zip(checks, results, strict=True))
+        ready = all(result == "ok" for result in results)
+        return web.json_response(
+            {"status": "ready" if ready else "not ready", "checks": report},
+            status=200 if ready else 503,
+        )
+
+    async def metrics(request: web.Request) -> web.Response:
+        body, content_type = render_metrics(registry)
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response
+
+    async def close_connections(app: web.Application) -> None:
+        await endpoint.close_all()
+
+    app = web.Application()
+    app.router.add_get(WEBSOCKET_PATH, endpoint.handle)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.on_shutdown.append(close_connections)
+    return app
+
+
+async def _run_check(check: Check, within: float) -> str:
+    try:
+        await asyncio.wait_for(check(), within)
+    except TimeoutError:
+        return f"no answer within {within:g} s"
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", with its reason
+        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return "ok"

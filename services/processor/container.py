@@ -1,0 +1,175 @@
+"""The composition root: every adapter of the processor built from settings, nothing else.
+
+Building connects to nothing; ``start`` connects (producer, buckets) and loads the default
+model (verify or fetch, session, warm-up); ``stop`` flushes and closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from aiokafka import AIOKafkaProducer
+
+from services.common.kafka.producer import EventPublisher, create_producer
+from services.common.settings import CommonSettings
+from services.common.telemetry import Telemetry
+from services.processor.adapters.blobstore import MinioBlobStore, RetryPolicy
+from services.processor.adapters.events import DeadLetters, Publisher, RetryingPublisher
+from services.processor.adapters.s3client import s3_client
+from services.processor.adapters.state import ProcessorState
+from services.processor.metrics import ProcessorMetrics
+from services.processor.models.configured import configured_cache, configured_registry
+from services.processor.models.registry import ModelSpec
+from services.processor.pipeline import BatchPipeline, PipelineConfig
+from services.processor.runtime.model import LoadedModel
+from services.processor.runtime.pool import ModelPool, cached_session_factory
+from services.processor.runtime.session import load_session
+from services.processor.settings import ProcessorSettings
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "/clearcut/processor"
+
+
+@dataclass
+class Processor:
+    settings: ProcessorSettings
+    common: CommonSettings
+    telemetry: Telemetry
+    worker_id: str
+    metrics: ProcessorMetrics
+    models: ModelPool
+    store: MinioBlobStore
+    make_pipeline: Callable[[Publisher], BatchPipeline]
+    executors: list[ThreadPoolExecutor] = field(default_factory=list)
+    ready: bool = False
+    _producer: AIOKafkaProducer | None = None
+    _pipeline: BatchPipeline | None = None
+    _dead_letters: DeadLetters | None = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("the processor is not started")
+        return self._producer
+
+    @property
+    def pipeline(self) -> BatchPipeline:
+        if self._pipeline is None:
+            raise RuntimeError("the processor is not started")
+        return self._pipeline
+
+    @property
+    def dead_letters(self) -> DeadLetters:
+        if self._dead_letters is None:
+            raise RuntimeError("the processor is not started")
+        return self._dead_letters
+
+    async def start(self) -> None:
+        """Connect, then load and warm up the default model. Must run on the worker's loop."""
+        settings, common = self.settings, self.common
+        producer = create_producer(common.kafka, f"{settings.app_id}-{self.worker_id}")
+        self._producer = producer
+        publisher = EventPublisher(producer, common.topics, SOURCE)
+        self._pipeline = self.make_pipeline(RetryingPublisher(publisher, retry_policy(settings)))
+        self._dead_letters = DeadLetters(producer, common.topics.dlq, settings.app_id)
+        await self.store.ensure_bucket(settings.state_bucket)
+        await producer.start()
+        session = await self.models.get(None)
+        self.report_model(session)
+        self.ready = True
+        logger.info(
+            "processor %s ready: model %s %s on %s, batches of up to %d",
+            self.worker_id,
+            session.ref.name,
+            session.ref.version,
+            session.provider.value,
+            session.max_batch,
+        )
+
+    def report_model(self, session: LoadedModel) -> None:
+        self.metrics.model_info.labels(
+            session.ref.name,
+            session.ref.version,
+            session.ref.sha256,
+            session.provider.value,
+            str(session.max_batch),
+        ).set(1)
+
+    @property
+    def max_batch(self) -> int:
+        session = self.models.default
+        return session.max_batch if session is not None else 1
+
+    async def stop(self) -> None:
+        self.ready = False
+        if self._producer is not None:
+            await self._producer.stop()
+        for executor in self.executors:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+    async def kafka_reachable(self) -> bool:
+        try:
+            async with asyncio.timeout(2.0):
+                await self.producer.client.fetch_all_metadata()
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return False
+        return True
+
+
+def retry_policy(settings: ProcessorSettings) -> RetryPolicy:
+    return RetryPolicy(settings.retry_attempts, settings.retry_initial_s, settings.retry_max_s)
+
+
+def build(settings: ProcessorSettings, common: CommonSettings, telemetry: Telemetry) -> Processor:
+    """Every part of the worker; nothing connects until ``Processor.start``."""
+    worker_id = settings.resolved_worker_id()
+    io = ThreadPoolExecutor(settings.io_threads, thread_name_prefix="processor-io")
+    cpu = ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="processor-cpu")
+    inference = ThreadPoolExecutor(1, thread_name_prefix="processor-inference")
+    metrics = ProcessorMetrics(telemetry.registry)
+    store = MinioBlobStore(s3_client(common.s3), io, retry_policy(settings))
+
+    def load(spec: ModelSpec, path: Path) -> LoadedModel:
+        return load_session(spec, path, settings)
+
+    factory = cached_session_factory(configured_cache(settings, common), load, settings.warmup_runs)
+    models = ModelPool(configured_registry(settings), factory, inference)
+    config = PipelineConfig(
+        worker_id=worker_id,
+        results_bucket=common.s3.bucket_results,
+        max_pixels=settings.max_pixels,
+        png_level=settings.png_compress_level,
+        webp_quality=settings.webp_quality,
+        reuse_results=settings.reuse_results,
+    )
+
+    def make_pipeline(publisher: Publisher) -> BatchPipeline:
+        return BatchPipeline(
+            config,
+            models=models,
+            store=store,
+            state=ProcessorState(store, settings.state_bucket),
+            publisher=publisher,
+            cpu=cpu,
+            inference=inference,
+            tracer=telemetry.tracer("clearcut.processor"),
+            metrics=metrics,
+        )
+
+    return Processor(
+        settings=settings,
+        common=common,
+        telemetry=telemetry,
+        worker_id=worker_id,
+        metrics=metrics,
+        models=models,
+        store=store,
+        make_pipeline=make_pipeline,
+        executors=[io, cpu, inference],
+    )

@@ -1,0 +1,100 @@
+"""From the model's mask to the results: the alpha at full size, the cut-out, the encodings.
+
+Work on full-size images stays in Pillow's C code (resize, multiply, composite, zlib), so
+a 24-megapixel photo costs a few byte-per-pixel buffers and no float copies.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image, ImageChops
+
+from schemas.values import FailureReason, OutputFormat
+from services.processor.domain.errors import ProcessingError
+
+TRANSPARENT = "transparent"
+# WebP stores sizes in 14 bits.
+WEBP_MAX_SIDE = 16383
+
+
+@dataclass(frozen=True)
+class EncodedResult:
+    data: bytes
+    content_type: str
+    width: int
+    height: int
+
+
+def full_size_alpha(
+    mask: np.ndarray, size: tuple[int, int], source_alpha: Image.Image | None
+) -> Image.Image:
+    """The model's uint8 mask resized (bilinear) to ``size``, combined with the input's alpha.
+
+    The input's own alpha multiplies the mask, so a pixel that was transparent in the input
+    is transparent in the output: the model can only remove, never add, coverage.
+    """
+    alpha = Image.fromarray(mask, mode="L")
+    if alpha.size != size:
+        alpha = alpha.resize(size, Image.Resampling.BILINEAR)
+    if source_alpha is not None:
+        alpha = ImageChops.multiply(alpha, source_alpha)
+    return alpha
+
+
+def parse_background(background: str) -> tuple[int, int, int] | None:
+    """``None`` for transparent, else the ``#rrggbb`` colour as a tuple."""
+    if background == TRANSPARENT:
+        return None
+    if len(background) != 7 or not background.startswith("#"):
+        raise ValueError(f"background {background!r} is neither transparent nor #rrggbb")
+    value = int(background[1:], 16)
+    return (value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF
+
+
+def cutout(rgb: Image.Image, alpha: Image.Image, background: str) -> Image.Image:
+    """RGBA with the mask as alpha, or RGB flattened onto a solid background colour."""
+    colour = parse_background(background)
+    if colour is None:
+        rgba = rgb.convert("RGBA")
+        rgba.putalpha(alpha)
+        return rgba
+    return Image.composite(rgb, Image.new("RGB", rgb.size, colour), alpha)
+
+
+def check_encodable(output_format: OutputFormat, size: tuple[int, int]) -> None:
+    """Refuse early, before any work, what the chosen format cannot hold."""
+    if output_format is OutputFormat.WEBP and max(size) > WEBP_MAX_SIDE:
+        raise ProcessingError(
+            FailureReason.IMAGE_UNSUPPORTED,
+            f"a WebP cut-out can be at most {WEBP_MAX_SIDE} pixels per side; the image is "
+            f"{size[0]}x{size[1]}: ask for png",
+        )
+
+
+def encode_cutout(
+    image: Image.Image,
+    output_format: OutputFormat,
+    *,
+    png_level: int,
+    webp_quality: int,
+    icc_profile: bytes | None,
+) -> EncodedResult:
+    buffer = io.BytesIO()
+    extra = {"icc_profile": icc_profile} if icc_profile else {}
+    if output_format is OutputFormat.WEBP:
+        image.save(buffer, "WEBP", quality=webp_quality, method=4, **extra)
+        content_type = "image/webp"
+    else:
+        image.save(buffer, "PNG", compress_level=png_level, **extra)
+        content_type = "image/png"
+    return EncodedResult(buffer.getvalue(), content_type, image.width, image.height)
+
+
+def encode_mask(alpha: Image.Image, *, png_level: int) -> EncodedResult:
+    """The alpha as an 8-bit greyscale PNG."""
+    buffer = io.BytesIO()
+    alpha.save(buffer, "PNG", compress_level=png_level)
+    return EncodedResult(buffer.getvalue(), "image/png", alpha.width, alpha.height)

@@ -1,0 +1,75 @@
+"""The blocking image stages of a task, composed from the pure core; run on the CPU pool.
+
+Each function measures its own stages into the task's ``StageTimes`` (safe from a worker
+thread: one task is only ever worked on by one thread at a time).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from schemas.values import OutputFormat
+from services.processor.domain.compose import (
+    EncodedResult,
+    check_encodable,
+    cutout,
+    encode_cutout,
+    encode_mask,
+    full_size_alpha,
+)
+from services.processor.domain.decoding import DecodedImage, decode_image
+from services.processor.domain.tensors import InputSpec, normalise_mask, to_model_input
+from services.processor.domain.timing import Stage, StageTimes
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    output_format: OutputFormat
+    background: str
+    png_level: int
+    webp_quality: int
+
+
+def decode_and_preprocess(
+    data: bytes,
+    spec: InputSpec,
+    output_format: OutputFormat,
+    *,
+    max_pixels: int,
+    stages: StageTimes,
+) -> tuple[DecodedImage, np.ndarray]:
+    with stages.measure(Stage.DECODE):
+        decoded = decode_image(data, max_pixels=max_pixels)
+        check_encodable(output_format, decoded.size)
+    with stages.measure(Stage.PREPROCESS):
+        model_input = to_model_input(np.asarray(decoded.rgb), spec)
+    return decoded, model_input
+
+
+def postprocess(
+    output: np.ndarray, decoded: DecodedImage, background: str, *, stages: StageTimes
+) -> tuple[Image.Image, Image.Image]:
+    """The full-size alpha and the cut-out (RGBA, or RGB on a background colour)."""
+    with stages.measure(Stage.POSTPROCESS):
+        mask = normalise_mask(output)
+        alpha = full_size_alpha(mask, decoded.size, decoded.alpha)
+        return alpha, cutout(decoded.rgb, alpha, background)
+
+
+def encode_cutout_result(
+    image: Image.Image, options: EncodeOptions, icc_profile: bytes | None
+) -> EncodedResult:
+    return encode_cutout(
+        image,
+        options.output_format,
+        png_level=options.png_level,
+        webp_quality=options.webp_quality,
+        icc_profile=icc_profile,
+    )
+
+
+def encode_mask_result(alpha: Image.Image, options: EncodeOptions) -> EncodedResult:
+    return encode_mask(alpha, png_level=options.png_level)

@@ -1,0 +1,69 @@
+"""The processor's Prometheus metrics, registered on the service's own registry."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from services.processor.domain.timing import StageTimes
+
+_SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+
+
+class ProcessorMetrics:
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.tasks = Counter(
+            "clearcut_processor_tasks",
+            "Tasks finished, by outcome (completed, reused, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.failures = Counter(
+            "clearcut_processor_failures",
+            "Failed tasks by reason and whether a later attempt may succeed.",
+            ["reason", "retriable"],
+            registry=registry,
+        )
+        self.inferences = Counter(
+            "clearcut_processor_inferences",
+            "Images run through a model.",
+            ["model"],
+            registry=registry,
+        )
+        self.dead_letters = Counter(
+            "clearcut_processor_dead_letters",
+            "Messages sent to the dead-letter topic, by reason.",
+            ["reason"],
+            registry=registry,
+        )
+        self.stage_seconds = Histogram(
+            "clearcut_processor_stage_seconds",
+            "Time per stage of a task (batch stages count the batch's time).",
+            ["stage"],
+            buckets=_SECONDS,
+            registry=registry,
+        )
+        self.task_seconds = Histogram(
+            "clearcut_processor_task_seconds",
+            "From the upload's time until its results were stored.",
+            buckets=_SECONDS,
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "clearcut_processor_batch_size",
+            "Images per inference run.",
+            buckets=(1, 2, 4, 8, 16, 32, 64),
+            registry=registry,
+        )
+        self.in_flight = Gauge(
+            "clearcut_processor_tasks_in_flight", "Tasks being processed.", registry=registry
+        )
+        self.model_info = Gauge(
+            "clearcut_processor_model_info",
+            "Loaded models and the execution provider each runs on (value 1).",
+            ["model", "version", "sha256", "provider", "max_batch"],
+            registry=registry,
+        )
+
+    def observe_stages(self, stages: StageTimes) -> None:
+        for stage, seconds in stages.seconds.items():
+            self.stage_seconds.labels(stage.value).observe(seconds)

@@ -1,0 +1,1 @@
+"""The model registry and the verified on-disk model cache."""

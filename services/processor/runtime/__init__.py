@@ -1,0 +1,1 @@
+"""ONNX Runtime: execution provider choice, sessions, batched inference."""

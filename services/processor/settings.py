@@ -1,0 +1,126 @@
+"""Settings of the processor (worker and model tools); env prefix ``CLEARCUT_PROCESSOR_``.
+
+Connection settings (Kafka, MinIO, topics, the model cache directory) come from
+``services.common.settings.CommonSettings``; what is here is the processor's own.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from enum import StrEnum
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REGISTRY_FILE = Path(__file__).resolve().parent / "models" / "registry.toml"
+
+
+class ProviderChoice(StrEnum):
+    """Which ONNX Runtime execution provider to use; ``auto`` prefers an accelerator."""
+
+    AUTO = "auto"
+    TENSORRT = "tensorrt"
+    CUDA = "cuda"
+    CPU = "cpu"
+
+
+class GraphOptimization(StrEnum):
+    DISABLED = "disabled"
+    BASIC = "basic"
+    EXTENDED = "extended"
+    ALL = "all"
+
+
+class ProcessorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_PROCESSOR_", extra="ignore")
+
+    # Kafka consumer group and web server.
+    app_id: str = Field(
+        "clearcut-processor", description="faust app id: the Kafka consumer group of the workers."
+    )
+    web_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz and /metrics.")
+    web_port: int = Field(8082, description="Port of /healthz, /readyz and /metrics.")
+    worker_id: str = Field(
+        "", description="Name of this worker in events and logs; empty means `host-pid`."
+    )
+    session_timeout_s: float = Field(
+        10.0,
+        ge=6.0,
+        description="Kafka group session timeout: how soon a crashed worker's partitions move.",
+    )
+
+    # Batching.
+    max_batch: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Images per inference batch; unset means 1 on the CPU and 4 on a GPU.",
+    )
+    max_delay_s: float = Field(
+        0.05, gt=0, description="How long a batch waits to fill before running with fewer."
+    )
+
+    # Model and ONNX Runtime.
+    registry_file: Path = Field(REGISTRY_FILE, description="The model registry (TOML).")
+    default_model: str | None = Field(
+        None, description="Model used when an upload names none; unset means the registry's."
+    )
+    provider: ProviderChoice = Field(
+        ProviderChoice.AUTO, description="auto, tensorrt, cuda or cpu."
+    )
+    intra_op_threads: int = Field(
+        0, ge=0, description="ONNX Runtime intra-op threads; 0 lets it use every core."
+    )
+    graph_optimization: GraphOptimization = Field(
+        GraphOptimization.ALL, description="ONNX Runtime graph optimisation level."
+    )
+    warmup_runs: int = Field(2, ge=0, description="Inferences run at start before taking work.")
+    model_dir: str = Field(
+        "", description="Directory of model files to prefer over downloads (`file` sources)."
+    )
+    model_mirror: str = Field(
+        "", description="Base URL of an http(s) mirror of model files (`http` sources)."
+    )
+    models_bucket: str = Field(
+        "clearcut-models", description="MinIO bucket that `clearcut models push` uploads to."
+    )
+    state_bucket: str = Field(
+        "clearcut-processor",
+        description="MinIO bucket of the processor's own state: attempt counters and the "
+        "index of results by content.",
+    )
+
+    # Threads.
+    cpu_threads: int = Field(
+        2, ge=1, description="Threads for decode, pre/post-processing and encoding."
+    )
+    io_threads: int = Field(8, ge=1, description="Threads for object store calls.")
+
+    # Images.
+    max_pixels: int = Field(
+        50_000_000,
+        ge=1,
+        description="Largest image (width x height) the worker decodes; bigger is refused.",
+    )
+    png_compress_level: int = Field(
+        1, ge=0, le=9, description="zlib level of the PNG results (1 measured best for size/time)."
+    )
+    webp_quality: int = Field(90, ge=1, le=100, description="Quality of WebP cut-outs.")
+    reuse_results: bool = Field(
+        True, description="Copy earlier results for the same bytes and model instead of running."
+    )
+
+    # Retries and shutdown.
+    retry_attempts: int = Field(
+        5, ge=1, description="Tries of one object store or broker call before giving up."
+    )
+    retry_initial_s: float = Field(0.2, gt=0, description="First retry delay (then doubling).")
+    retry_max_s: float = Field(5.0, gt=0, description="Longest delay between two tries.")
+    shutdown_grace_s: float = Field(
+        30.0, ge=0, description="How long shutdown waits for the batch in flight."
+    )
+
+    def resolved_worker_id(self) -> str:
+        return self.worker_id or f"{socket.gethostname()}-{os.getpid()}"

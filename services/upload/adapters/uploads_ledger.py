@@ -1,0 +1,107 @@
+"""The upload API's ledger of accepted uploads (table `uploads`), in PostgreSQL.
+
+An upload is reserved (`pending`) before its object is stored and marked `published` once
+its ImageUploaded is acknowledged. The ledger answers idempotent retries, serves an image
+until the projector has caught up, and lets the sweep find uploads abandoned half-way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from schemas import ImageUploaded
+from services.upload.adapters.postgres import postgres_errors
+from services.upload.domain.idempotency import PriorUpload, UploadState
+
+DeleteBlob = Callable[[str, str], Awaitable[None]]
+
+
+class UploadLedger:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def find(self, owner: str, idempotency_key: str) -> PriorUpload | None:
+        with postgres_errors():
+            row = await self._pool.fetchrow(
+                "SELECT image_id, state, request_fingerprint FROM uploads "
+                "WHERE owner = $1 AND idempotency_key = $2",
+                owner,
+                idempotency_key,
+            )
+        if row is None:
+            return None
+        return PriorUpload(row["image_id"], UploadState(row["state"]), row["request_fingerprint"])
+
+    async def reserve(
+        self, event: ImageUploaded, idempotency_key: str | None, fingerprint: str
+    ) -> bool:
+        """Record a pending upload; False when the owner's key is already taken."""
+        with postgres_errors():
+            status: str = await self._pool.execute(
+                "INSERT INTO uploads (image_id, owner, idempotency_key, request_fingerprint, "
+                "state, bucket, object_key, event) VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) "
+                "ON CONFLICT (owner, idempotency_key) WHERE idempotency_key IS NOT NULL "
+                "DO NOTHING",
+                event.image_id,
+                event.owner,
+                idempotency_key,
+                fingerprint,
+                event.original.bucket,
+                event.original.key,
+                event.model_dump(mode="json"),
+            )
+        return status.endswith(" 1")
+
+    async def mark_published(self, image_id: str) -> None:
+        with postgres_errors():
+            await self._pool.execute(
+                "UPDATE uploads SET state = 'published', published_at = now() WHERE image_id = $1",
+                image_id,
+            )
+
+    async def discard(self, image_id: str) -> None:
+        with postgres_errors():
+            await self._pool.execute(
+                "DELETE FROM uploads WHERE image_id = $1 AND state = 'pending'", image_id
+            )
+
+    async def published_event(self, owner: str, image_id: str) -> ImageUploaded | None:
+        """The ImageUploaded of a published upload of ``owner``."""
+        with postgres_errors():
+            data = await self._pool.fetchval(
+                "SELECT event FROM uploads "
+                "WHERE image_id = $1 AND owner = $2 AND state = 'published'",
+                image_id,
+                owner,
+            )
+        return None if data is None else ImageUploaded.model_validate(data)
+
+    async def sweep(self, older_than_seconds: float, delete_blob: DeleteBlob) -> list[str]:
+        """Settle pending uploads older than the limit: those the projector knows were
+        published after all; the others lose their object and their reservation. Returns
+        the ids whose objects were removed."""
+        removed: list[str] = []
+        with postgres_errors():
+            async with self._pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    "SELECT u.image_id, u.bucket, u.object_key, i.id IS NOT NULL AS projected "
+                    "FROM uploads u LEFT JOIN images i ON i.id = u.image_id "
+                    "WHERE u.state = 'pending' "
+                    "AND u.created_at < now() - make_interval(secs => $1) "
+                    "ORDER BY u.created_at LIMIT 100 FOR UPDATE OF u SKIP LOCKED",
+                    older_than_seconds,
+                )
+                for row in rows:
+                    if row["projected"]:
+                        await conn.execute(
+                            "UPDATE uploads SET state = 'published', published_at = now() "
+                            "WHERE image_id = $1",
+                            row["image_id"],
+                        )
+                        continue
+                    await delete_blob(row["bucket"], row["object_key"])
+                    await conn.execute("DELETE FROM uploads WHERE image_id = $1", row["image_id"])
+                    removed.append(row["image_id"])
+        return removed

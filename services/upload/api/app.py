@@ -1,0 +1,64 @@
+"""The upload API's application factory: routes, error handlers, middleware, and the
+lifespan that builds (and closes) the services from the settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from services.common.settings import CommonSettings
+from services.common.telemetry import Telemetry
+from services.upload.api import routes_images, routes_ops
+from services.upload.api.errors import install_error_handlers
+from services.upload.api.middleware import HttpMetrics, RequestMetrics, TraceHeaders
+from services.upload.composition import build_services
+from services.upload.metrics import UploadMetrics
+from services.upload.settings import UploadSettings
+
+DESCRIPTION = """Upload photos, follow their processing, download the cut-out or the mask.
+
+Every request needs `Authorization: Bearer <API key>`. Errors are JSON:
+`{"error": {"code": "...", "message": "...", "details": {...}}}` with a stable `code`."""
+
+
+def create_app(
+    settings: UploadSettings,
+    common: CommonSettings,
+    *,
+    telemetry: Telemetry | None = None,
+    registry: CollectorRegistry | None = None,
+    sweep: bool = True,
+) -> FastAPI:
+    registry = registry or (telemetry.registry if telemetry else CollectorRegistry())
+    metrics = UploadMetrics.create(registry)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with build_services(settings, common, metrics, sweep=sweep) as services:
+            app.state.services = services
+            yield
+
+    app = FastAPI(
+        title="Clearcut upload API",
+        version="1.0.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.registry = registry
+    app.include_router(routes_images.router)
+    app.include_router(routes_ops.router)
+    install_error_handlers(app, settings.retry_after_seconds)
+    app.add_middleware(TraceHeaders)
+    app.add_middleware(RequestMetrics, metrics=HttpMetrics(registry))
+    if telemetry is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(
+            app,
+            tracer_provider=telemetry.tracer_provider,
+            excluded_urls="healthz,readyz,metrics",
+        )
+    return app

@@ -1,0 +1,131 @@
+"""Every error as JSON `{"error": {"code", "message", "details"}}` with a fitting status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from services.upload.adapters.errors import BlobNotFound, Unavailable
+from services.upload.api.models import ErrorBody
+from services.upload.domain.errors import ErrorCode, Rejected
+
+logger = logging.getLogger(__name__)
+
+STATUS = {
+    ErrorCode.EMPTY_BODY: 400,
+    ErrorCode.MALFORMED_MULTIPART: 400,
+    ErrorCode.MISSING_FILE: 400,
+    ErrorCode.INVALID_IDEMPOTENCY_KEY: 400,
+    ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.RESULT_NOT_READY: 409,
+    ErrorCode.ORIGINAL_UNAVAILABLE: 409,
+    ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
+    ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.TOO_MANY_PIXELS: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.UNSUPPORTED_CONTENT_TYPE: 415,
+    ErrorCode.CORRUPT_IMAGE: 422,
+    ErrorCode.IMAGE_TOO_SMALL: 422,
+    ErrorCode.INVALID_OPTION: 422,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ErrorCode.VALIDATION_ERROR: 422,
+    ErrorCode.INTERNAL_ERROR: 500,
+    ErrorCode.SERVICE_UNAVAILABLE: 503,
+}
+
+_DESCRIPTIONS = {
+    400: "Empty body, malformed multipart, missing `file` part, or a bad Idempotency-Key.",
+    401: "Missing, unknown or revoked API key.",
+    404: "No such image among the caller's images.",
+    409: "Not ready yet (the body's `details.status` says where it is), the same "
+    "Idempotency-Key is in flight, or (reprocess) the original upload is not on record.",
+    413: "Body larger than the byte limit, or more pixels than the pixel limit.",
+    415: "Not a supported image by its bytes, or an unsupported request content type.",
+    422: "Corrupt or truncated image, too small, an invalid option or parameter.",
+    503: "A dependency (Kafka, object store, PostgreSQL) is unavailable; retry after "
+    "`Retry-After` seconds. Nothing was stored.",
+}
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` entries for the given error statuses."""
+    return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+def error_response(
+    code: ErrorCode,
+    message: str,
+    details: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = {"error": {"code": code.value, "message": message, "details": details or {}}}
+    return JSONResponse(body, status_code=STATUS[code], headers=headers)
+
+
+def install_error_handlers(app: FastAPI, retry_after_seconds: int) -> None:
+    async def rejected(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Rejected)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.code is ErrorCode.UNAUTHORIZED else None
+        return error_response(exc.code, exc.message, _jsonable(exc.details), headers)
+
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, Unavailable)
+        logger.warning("answering 503: %s", exc)
+        return error_response(
+            ErrorCode.SERVICE_UNAVAILABLE,
+            f"{exc.dependency} is unavailable; nothing was stored, retry later",
+            {"dependency": exc.dependency},
+            headers={"Retry-After": str(retry_after_seconds)},
+        )
+
+    async def missing_blob(_: Request, exc: Exception) -> JSONResponse:
+        logger.error("an object listed in the read model is missing: %s", exc)
+        return error_response(ErrorCode.NOT_FOUND, "the stored result is missing")
+
+    async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}"
+            for e in exc.errors()
+        ]
+        return error_response(
+            ErrorCode.VALIDATION_ERROR,
+            "invalid request: " + "; ".join(problems),
+            {"errors": problems},
+        )
+
+    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+            exc.status_code, ErrorCode.VALIDATION_ERROR
+        )
+        response = error_response(code, str(exc.detail))
+        response.status_code = exc.status_code
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def internal(_: Request, exc: Exception) -> JSONResponse:
+        logger.error("unhandled error", exc_info=exc)
+        return error_response(ErrorCode.INTERNAL_ERROR, "internal error; it has been logged")
+
+    app.add_exception_handler(Rejected, rejected)
+    app.add_exception_handler(Unavailable, unavailable)
+    app.add_exception_handler(BlobNotFound, missing_blob)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(Exception, internal)
+
+
+def _jsonable(details: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: v if isinstance(v, str | int | float | bool | None) else str(v)
+        for k, v in details.items()
+    }

@@ -1,0 +1,115 @@
+"""Response bodies of the HTTP API, as they appear in the OpenAPI document."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.upload.domain.progress import ImageStatus, TaskStatus
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. `corrupt_image`.")
+    message: str = Field(description="What went wrong and what to do, for a person.")
+    details: dict[str, Any] = Field(
+        default_factory=dict, description="Facts about the error, e.g. the current `status`."
+    )
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Links(BaseModel):
+    self: str = Field(description="This image's status.")
+    result: str = Field(description="The cut-out, once completed.")
+    mask: str = Field(description="The mask, once completed.")
+    websocket: str = Field(description="Notifier websocket to subscribe to this image's events.")
+
+
+class UploadAccepted(BaseModel):
+    id: str = Field(description="The image id.")
+    status: ImageStatus = Field(description="Always `queued` when accepted.")
+    task_id: str = Field(description="The processing task requested for it.")
+    links: Links
+
+
+class ReprocessRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: str | None = Field(
+        None,
+        description="Model name from the processor's registry; absent: the model the upload "
+        "asked for (or the default).",
+    )
+    reason: str | None = Field(
+        None, description="Why, for the image's task history (at most 1000 characters)."
+    )
+
+
+class ReprocessAccepted(BaseModel):
+    id: str = Field(description="The image id.")
+    status: ImageStatus = Field(description="`queued`: the new task waits for a processor.")
+    task_id: str = Field(description="The new processing task.")
+    replay_id: str = Field(description="Id of this request, recorded in the task.")
+    model: str | None = Field(description="Requested model; null for the default model.")
+    links: Links
+
+
+class Options(BaseModel):
+    output_format: str | None
+    background: str | None
+    model: str | None = Field(description="Requested model; null for the default model.")
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str | None
+    sha256: str | None
+
+
+class TaskError(BaseModel):
+    reason: str
+    message: str | None
+    retriable: bool | None
+
+
+class TaskView(BaseModel):
+    id: str
+    status: TaskStatus
+    attempt: int = Field(description="Latest attempt; 0 before a processor took the task.")
+    requested_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    options: Options
+    model: ModelInfo | None = Field(description="The model that ran, once known.")
+    provider: str | None = Field(description="Execution provider: cpu, cuda or tensorrt.")
+    duration_ms: float | None = Field(description="From upload to stored results.")
+    timings: dict[str, float] | None = Field(description="Time per stage in milliseconds.")
+    batch_size: int | None
+    reprocessing: dict[str, Any] | None
+    error: TaskError | None
+    downloads: int
+
+
+class ImageView(BaseModel):
+    id: str
+    owner: str
+    status: ImageStatus
+    content_type: str
+    size_bytes: int
+    width: int = Field(description="Width in pixels, EXIF orientation applied.")
+    height: int = Field(description="Height in pixels, EXIF orientation applied.")
+    sha256: str
+    created_at: datetime
+    updated_at: datetime
+    current_task: TaskView | None
+    tasks: list[TaskView] = Field(description="Every processing task, oldest first.")
+    links: Links
+
+
+class Health(BaseModel):
+    status: str
+    checks: dict[str, str] = Field(default_factory=dict)

@@ -1,0 +1,237 @@
+"""`/v1/images`: upload an image, read its state, download its result."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+
+from schemas import ResultKind
+from services.upload.adapters.errors import Unavailable
+from services.upload.api.body import read_upload
+from services.upload.api.dependencies import OwnerDep, ServicesDep
+from services.upload.api.errors import error_responses
+from services.upload.api.models import (
+    ImageView,
+    ReprocessAccepted,
+    ReprocessRequest,
+    UploadAccepted,
+)
+from services.upload.api.views import image_view, links
+from services.upload.domain.errors import Rejected
+from services.upload.domain.options import parse_options
+from services.upload.domain.progress import ImageStatus
+
+router = APIRouter(prefix="/v1/images", tags=["images"])
+
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+_UPLOAD_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "description": "The image: a raw body, or the `file` part of a multipart form.",
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "output_format": {"type": "string", "enum": ["png", "webp"]},
+                        "background": {"type": "string"},
+                        "model": {"type": "string"},
+                    },
+                }
+            },
+            "image/jpeg": _BINARY,
+            "image/png": _BINARY,
+            "image/webp": _BINARY,
+            "application/octet-stream": _BINARY,
+        },
+    }
+}
+
+OutputFormatQuery = Annotated[
+    str | None, Query(description="Cut-out encoding: `png` (default) or `webp`.")
+]
+BackgroundQuery = Annotated[
+    str | None,
+    Query(description="`transparent` (default) or a colour `#rrggbb`/`#rgb`."),
+]
+ModelQuery = Annotated[
+    str | None, Query(description="Model name from the processor's registry; default if absent.")
+]
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Makes retries safe: the same key from the same owner returns the same "
+        "image and publishes nothing new.",
+    ),
+]
+
+ReprocessKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Makes retries safe: the same key with the same request from the same "
+        "owner creates no second task.",
+    ),
+]
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=UploadAccepted,
+    summary="Upload an image to remove its background",
+    openapi_extra=_UPLOAD_BODY,
+    responses=error_responses(400, 401, 409, 413, 415, 422, 503),
+)
+async def upload_image(
+    request: Request,
+    services: ServicesDep,
+    owner: OwnerDep,
+    output_format: OutputFormatQuery = None,
+    background: BackgroundQuery = None,
+    model: ModelQuery = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    settings = services.settings
+    metrics = services.metrics
+    try:
+        body = await read_upload(request, settings.max_body_bytes)
+        form = body.form_options
+        options = parse_options(
+            form.get("output_format", output_format),
+            form.get("background", background),
+            form.get("model", model),
+        )
+        accepted = await services.uploads.accept(owner, body.data, options, idempotency_key)
+    except Rejected as exc:
+        metrics.uploads.labels(exc.code.value).inc()
+        raise
+    except Unavailable:
+        metrics.uploads.labels("unavailable").inc()
+        raise
+    event = accepted.event
+    metrics.uploads.labels("replayed" if accepted.replayed else "accepted").inc()
+    if not accepted.replayed:
+        metrics.upload_bytes.observe(event.original.size)
+    response = UploadAccepted(
+        id=event.image_id,
+        status=ImageStatus.QUEUED,
+        task_id=event.task_id,
+        links=links(event.image_id, settings.websocket_url),
+    )
+    headers = {"Location": response.links.self}
+    if accepted.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(response.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+@router.get(
+    "/{image_id}",
+    response_model=ImageView,
+    summary="An image's status, tasks and timings",
+    responses=error_responses(401, 404, 503),
+)
+async def get_image(image_id: str, services: ServicesDep, owner: OwnerDep) -> ImageView:
+    record = await services.images.find(owner, image_id)
+    return image_view(record, services.settings.websocket_url)
+
+
+@router.get(
+    "/{image_id}/result",
+    summary="Download the cut-out or the mask",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The result's bytes.",
+            "content": {"image/png": _BINARY, "image/webp": _BINARY},
+        },
+        307: {"description": "Redirect to a short-lived presigned URL of the object store."},
+        **error_responses(401, 404, 409, 422, 503),
+    },
+)
+async def get_result(
+    image_id: str,
+    services: ServicesDep,
+    owner: OwnerDep,
+    kind: Annotated[ResultKind, Query(description="`cutout` (default) or `mask`.")] = (
+        ResultKind.CUTOUT
+    ),
+) -> Response:
+    ref = await services.images.result(owner, image_id, kind)
+    settings = services.settings
+    if settings.result_delivery == "redirect":
+        url = await services.blobs.presigned_url(
+            ref.bucket, ref.key, settings.presign_expiry_seconds
+        )
+        await services.images.record_download(owner, image_id, ref)
+        return RedirectResponse(url, status_code=307)
+    stream = await services.blobs.open(ref.bucket, ref.key)
+    try:
+        await services.images.record_download(owner, image_id, ref)
+    except BaseException:
+        stream.close()
+        raise
+    extension = "png" if ref.content_type == "image/png" else "webp"
+    return StreamingResponse(
+        _closing(stream.chunks, stream.close),
+        media_type=ref.content_type,
+        headers={
+            "Content-Length": str(stream.size),
+            "Content-Disposition": f'inline; filename="{image_id}-{kind.value}.{extension}"',
+        },
+    )
+
+
+@router.post(
+    "/{image_id}/reprocess",
+    status_code=202,
+    response_model=ReprocessAccepted,
+    summary="Process an image again, with another model if wished",
+    description="Requests a new processing task for one of your images. The new task "
+    "becomes the image's current one (its result is what `/result` serves once completed); "
+    "earlier tasks stay in `tasks`. Subscribers of the image are notified as for an upload. "
+    "With `Idempotency-Key`, a retry of the same request creates no second task.",
+    responses=error_responses(400, 401, 404, 409, 422, 503),
+)
+async def reprocess_image(
+    image_id: str,
+    services: ServicesDep,
+    owner: OwnerDep,
+    body: Annotated[ReprocessRequest | None, Body()] = None,
+    idempotency_key: ReprocessKey = None,
+) -> JSONResponse:
+    wanted = body or ReprocessRequest()
+    outcome = await services.reprocess.request(
+        owner,
+        image_id,
+        model=wanted.model,
+        reason=wanted.reason,
+        idempotency_key=idempotency_key,
+    )
+    event = outcome.event
+    assert event.reprocessing is not None
+    response = ReprocessAccepted(
+        id=event.image_id,
+        status=ImageStatus.QUEUED,
+        task_id=event.task_id,
+        replay_id=event.reprocessing.replay_id,
+        model=event.options.model,
+        links=links(event.image_id, services.settings.websocket_url),
+    )
+    headers = {"Location": response.links.self}
+    if outcome.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(response.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+def _closing(chunks: Iterator[bytes], close: Callable[[], None]) -> Iterator[bytes]:
+    try:
+        yield from chunks
+    finally:
+        close()

@@ -1,0 +1,67 @@
+"""The processing options a client may ask for, parsed into the contract's form."""
+
+from __future__ import annotations
+
+import re
+
+from schemas import OutputFormat, ProcessingOptions
+from services.upload.domain.errors import ErrorCode, Rejected
+
+_HEX6 = re.compile(r"^#[0-9a-fA-F]{6}$")
+_HEX3 = re.compile(r"^#[0-9a-fA-F]{3}$")
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+TRANSPARENT = "transparent"
+
+
+def parse_background(value: str | None) -> str:
+    """`transparent` (the default), or a colour `#rgb`/`#rrggbb` as lowercase `#rrggbb`."""
+    if value is None or value.strip().lower() in ("", TRANSPARENT):
+        return TRANSPARENT
+    text = value.strip()
+    if _HEX6.match(text):
+        return text.lower()
+    if _HEX3.match(text):
+        return "#" + "".join(c * 2 for c in text[1:].lower())
+    raise Rejected(
+        ErrorCode.INVALID_OPTION,
+        f"background {value!r} is not 'transparent' or a colour like '#ffffff' or '#fff'",
+        option="background",
+    )
+
+
+def parse_output_format(value: str | None) -> OutputFormat:
+    if value is None or not value.strip():
+        return OutputFormat.PNG
+    try:
+        return OutputFormat(value.strip().lower())
+    except ValueError:
+        allowed = ", ".join(f.value for f in OutputFormat)
+        raise Rejected(
+            ErrorCode.INVALID_OPTION,
+            f"output_format {value!r} is not one of {allowed}",
+            option="output_format",
+        ) from None
+
+
+def parse_model(value: str | None) -> str | None:
+    if value is None or not value.strip():
+        return None
+    if not _MODEL.match(value.strip()):
+        raise Rejected(
+            ErrorCode.INVALID_OPTION,
+            f"model {value!r} is not a model name (1-128 letters, digits, '.', '_', '-')",
+            option="model",
+        )
+    return value.strip()
+
+
+def parse_options(
+    output_format: str | None, background: str | None, model: str | None
+) -> ProcessingOptions:
+    """Options from the request; absent ones take their defaults (png, transparent,
+    the processor's default model)."""
+    return ProcessingOptions(
+        output_format=parse_output_format(output_format),
+        background=parse_background(background),
+        model=parse_model(model),
+    )

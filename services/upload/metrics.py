@@ -1,0 +1,36 @@
+"""The upload service's own Prometheus metrics (request metrics live in the API middleware)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+@dataclass(frozen=True)
+class UploadMetrics:
+    uploads: Counter
+    upload_bytes: Histogram
+    swept: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> UploadMetrics:
+        return cls(
+            uploads=Counter(
+                "clearcut_uploads",
+                "Upload requests by outcome: accepted, replayed, or the error code.",
+                ["outcome"],
+                registry=registry,
+            ),
+            upload_bytes=Histogram(
+                "clearcut_upload_bytes",
+                "Size of accepted originals in bytes.",
+                buckets=(16e3, 64e3, 256e3, 1e6, 4e6, 16e6, 64e6),
+                registry=registry,
+            ),
+            swept=Counter(
+                "clearcut_uploads_swept",
+                "Objects of abandoned, never published uploads removed by the sweep.",
+                registry=registry,
+            ),
+        )

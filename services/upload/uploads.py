@@ -1,0 +1,182 @@
+"""Accepting an upload: validate, store, publish -- all of it or nothing.
+
+1. Hash and inspect the bytes in a worker thread (`Rejected` when they are no valid image).
+2. With an `Idempotency-Key` seen before: answer with the same image, publish nothing.
+3. Reserve the upload in the ledger, store the original with its content type and SHA-256,
+   publish ImageUploaded and wait for the broker's acknowledgement (acks=all).
+4. If storing or publishing fails, the object and the reservation are removed again and the
+   caller gets `Unavailable` (the API answers 503 with Retry-After).
+
+If the process dies between storing and publishing, the reservation stays `pending`; the
+sweep (`sweep_abandoned`) later removes the object, or marks the upload published when the
+read model shows that the event did get out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import uuid
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+from aiokafka.errors import KafkaError
+
+from schemas import ImageUploaded, OriginalImage, ProcessingOptions, new_event_id, utc_now
+from services.upload.adapters.errors import Unavailable
+from services.upload.domain.errors import ErrorCode, Rejected
+from services.upload.domain.idempotency import check_key, fingerprint, replay_of
+from services.upload.domain.image_check import ImageFacts, ImageLimits, inspect_image
+from services.upload.ports import BlobStore, Ledger, Publisher
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    event: ImageUploaded
+    replayed: bool  # True: an earlier upload answered again for its Idempotency-Key
+
+
+@dataclass(frozen=True, slots=True)
+class UploadPolicy:
+    bucket: str
+    limits: ImageLimits
+    publish_timeout: float
+
+
+def object_key(owner: str, image_id: str) -> str:
+    return f"{owner}/{image_id}"
+
+
+def _examine(body: bytes, limits: ImageLimits) -> tuple[str, ImageFacts]:
+    facts = inspect_image(body, limits)
+    return hashlib.sha256(body).hexdigest(), facts
+
+
+class UploadService:
+    def __init__(
+        self,
+        *,
+        blobs: BlobStore,
+        publisher: Publisher,
+        ledger: Ledger,
+        executor: Executor,
+        policy: UploadPolicy,
+    ) -> None:
+        self._blobs = blobs
+        self._publisher = publisher
+        self._ledger = ledger
+        self._executor = executor
+        self._policy = policy
+
+    async def accept(
+        self,
+        owner: str,
+        body: bytes,
+        options: ProcessingOptions,
+        idempotency_key: str | None = None,
+    ) -> Accepted:
+        key = check_key(idempotency_key)
+        loop = asyncio.get_running_loop()
+        sha256, facts = await loop.run_in_executor(
+            self._executor, _examine, body, self._policy.limits
+        )
+        request_fingerprint = fingerprint(sha256, options)
+        if key is not None:
+            replayed = await self._replay(owner, key, request_fingerprint)
+            if replayed is not None:
+                return replayed
+        event = self._event(owner, body, sha256, facts, options)
+        if not await self._ledger.reserve(event, key, request_fingerprint):
+            # Another request with the same key reserved it first.
+            assert key is not None
+            replayed = await self._replay(owner, key, request_fingerprint)
+            if replayed is None:
+                raise Rejected(
+                    ErrorCode.IDEMPOTENCY_KEY_IN_USE,
+                    "an upload with this Idempotency-Key is in progress; retry shortly",
+                )
+            return replayed
+        try:
+            await self._store_and_publish(event, body)
+        except BaseException:
+            await asyncio.shield(self._undo(event))
+            raise
+        try:
+            await self._ledger.mark_published(event.image_id)
+        except Unavailable:
+            # The event is out; the sweep will see it in the read model and settle the row.
+            logger.warning("could not mark upload %s published", event.image_id, exc_info=True)
+        logger.info(
+            "accepted upload %s (%s, %d bytes, %dx%d)",
+            event.image_id,
+            facts.content_type,
+            len(body),
+            facts.width,
+            facts.height,
+            extra={"image_id": event.image_id, "owner": owner},
+        )
+        return Accepted(event, replayed=False)
+
+    async def _replay(self, owner: str, key: str, request_fingerprint: str) -> Accepted | None:
+        prior = await self._ledger.find(owner, key)
+        if prior is None:
+            return None
+        image_id = replay_of(prior, request_fingerprint)
+        event = await self._ledger.published_event(owner, image_id)
+        if event is None:  # discarded in between
+            return None
+        return Accepted(event, replayed=True)
+
+    def _event(
+        self,
+        owner: str,
+        body: bytes,
+        sha256: str,
+        facts: ImageFacts,
+        options: ProcessingOptions,
+    ) -> ImageUploaded:
+        image_id = str(uuid.uuid4())
+        return ImageUploaded(
+            event_id=new_event_id(),
+            image_id=image_id,
+            owner=owner,
+            occurred_at=utc_now(),
+            task_id=str(uuid.uuid4()),
+            original=OriginalImage(
+                bucket=self._policy.bucket,
+                key=object_key(owner, image_id),
+                size=len(body),
+                content_type=facts.content_type,
+                sha256=sha256,
+                width=facts.width,
+                height=facts.height,
+            ),
+            options=options,
+        )
+
+    async def _store_and_publish(self, event: ImageUploaded, body: bytes) -> None:
+        original = event.original
+        await self._blobs.put(
+            original.bucket,
+            original.key,
+            body,
+            original.content_type,
+            {"sha256": original.sha256, "owner": event.owner, "image-id": event.image_id},
+        )
+        try:
+            await asyncio.wait_for(
+                self._publisher.publish(event), timeout=self._policy.publish_timeout
+            )
+        except (KafkaError, TimeoutError) as exc:
+            raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+
+    async def _undo(self, event: ImageUploaded) -> None:
+        """Remove what a failed upload stored; what cannot be removed now, the sweep will."""
+        try:
+            await self._blobs.delete(event.original.bucket, event.original.key)
+            await self._ledger.discard(event.image_id)
+        except Exception:
+            logger.warning("could not undo upload %s", event.image_id, exc_info=True)

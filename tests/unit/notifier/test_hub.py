@@ -1,0 +1,299 @@
+"""The hub's routing, catch-up and limits, with fake clients and a fake read model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+
+from services.notifier.domain.client_messages import Subscribe, Unsubscribe
+from services.notifier.domain.links import Links
+from services.notifier.domain.progress import Status
+from services.notifier.domain.recent import RecentEvents
+from services.notifier.domain.snapshot import ImageSnapshot
+from services.notifier.hub import Hub, Limits
+from services.notifier.metrics import NotifierMetrics
+from services.notifier.ports import ReadModelUnavailable
+from tests.unit.notifier import factory as ev
+
+
+class FakeClient:
+    def __init__(self, owner: str, capacity: int = 100) -> None:
+        self.owner = owner
+        self.capacity = capacity
+        self.messages: list[dict[str, Any]] = []
+        self.dropped = False
+
+    def offer(self, text: str, *, kind: str = "control", event_time: float | None = None) -> bool:
+        if len(self.messages) >= self.capacity:
+            self.dropped = True
+            return False
+        self.messages.append(json.loads(text))
+        return True
+
+    def types(self) -> list[str]:
+        return [m["type"] if m["type"] != "event" else m["event"]["type"] for m in self.messages]
+
+
+class FakeReadModel:
+    def __init__(self) -> None:
+        self.rows: dict[str, ImageSnapshot] = {}
+        self.down = False
+        self.during_read: list[Any] = []  # callables run while "awaiting" the database
+
+    async def images(self, image_ids: Sequence[str]) -> dict[str, ImageSnapshot]:
+        await self._io()
+        return {i: self.rows[i] for i in image_ids if i in self.rows}
+
+    async def owner_images(
+        self, owner: str, since: datetime | None, limit: int
+    ) -> list[ImageSnapshot]:
+        await self._io()
+        rows = [
+            r
+            for r in self.rows.values()
+            if r.owner == owner
+            and (
+                r.status in (Status.QUEUED, Status.PROCESSING) or (since and r.updated_at >= since)
+            )
+        ]
+        return rows[:limit]
+
+    async def _io(self) -> None:
+        if self.down:
+            raise ReadModelUnavailable("connection refused")
+        await asyncio.sleep(0)
+        for action in self.during_read:
+            action()
+        self.during_read = []
+
+
+def row(image_id: str, owner: str = "alice", status: Status = Status.PROCESSING) -> ImageSnapshot:
+    return ImageSnapshot(
+        image_id=image_id,
+        owner=owner,
+        status=status,
+        task_id="task-1",
+        attempt=1 if status is not Status.QUEUED else 0,
+        updated_at=ev.T0,
+        task_requested_at=ev.T0,
+    )
+
+
+def make_hub(
+    read_model: FakeReadModel,
+    *,
+    max_subscriptions: int = 10,
+    max_connections_per_owner: int = 3,
+    unknown_image_grace_seconds: float = 0.0,
+) -> Hub:
+    return Hub(
+        read_model,
+        RecentEvents(max_images=100, max_age_seconds=60),
+        Links("http://up"),
+        Limits(
+            max_subscriptions=max_subscriptions,
+            max_connections_per_owner=max_connections_per_owner,
+            snapshot_limit=50,
+            unknown_image_grace_seconds=unknown_image_grace_seconds,
+        ),
+        NotifierMetrics(CollectorRegistry()),
+    )
+
+
+def subscribe(*images: str, request_id: str | None = None) -> Subscribe:
+    return Subscribe(type="subscribe", images=list(images), request_id=request_id)
+
+
+async def test_events_reach_only_subscribers_of_the_image_and_of_its_owner() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["img"] = row("img")
+    hub = make_hub(read_model)
+    by_image, by_owner, other_image, other_owner = (
+        FakeClient("alice"),
+        FakeClient("alice"),
+        FakeClient("alice"),
+        FakeClient("bob"),
+    )
+    for client in (by_image, by_owner, other_image, other_owner):
+        assert hub.register(client)
+    await hub.subscribe(by_image, subscribe("img", request_id="r1"))
+    await hub.subscribe(by_owner, Subscribe(type="subscribe", all=True))
+    await hub.subscribe(other_owner, Subscribe(type="subscribe", all=True))
+    assert by_image.messages[0]["type"] == "snapshot"
+    assert by_image.messages[0]["request_id"] == "r1"
+    assert [i["status"] for i in by_owner.messages[0]["images"]] == ["processing"]
+
+    assert hub.publish(ev.envelope(ev.completed("img"))) == 2
+    assert by_image.types()[-1] == "io.clearcut.image.processing.completed.v1"
+    assert by_owner.types()[-1] == "io.clearcut.image.processing.completed.v1"
+    assert other_image.messages == []
+    assert other_owner.types() == ["snapshot"]
+
+
+async def test_a_client_subscribed_twice_over_gets_each_event_once() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["img"] = row("img")
+    hub = make_hub(read_model)
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, subscribe("img"))
+    await hub.subscribe(client, Subscribe(type="subscribe", all=True))
+    assert hub.publish(ev.envelope(ev.completed("img"))) == 1
+
+
+async def test_an_event_during_the_snapshot_read_is_in_the_snapshot() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["img"] = row("img", status=Status.PROCESSING)  # the projector lags
+    hub = make_hub(read_model)
+    client = FakeClient("alice")
+    hub.register(client)
+    done = ev.completed("img")
+    read_model.during_read.append(lambda: hub.publish(ev.envelope(done)))
+    await hub.subscribe(client, subscribe("img"))
+    assert client.types() == ["snapshot"]
+    (image,) = client.messages[0]["images"]
+    assert image["status"] == "completed"
+    assert image["links"]["cutout"] == "http://up/v1/images/img/result?kind=cutout"
+    # Neither that event nor a duplicate of it is sent again.
+    assert hub.publish(ev.envelope(done)) == 0
+
+
+async def test_events_the_snapshot_already_tells_are_not_repeated() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["img"] = row("img", status=Status.COMPLETED)  # projector ahead
+    hub = make_hub(read_model)
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, subscribe("img"))
+    assert hub.publish(ev.envelope(ev.started("img"))) == 0
+    assert hub.publish(ev.envelope(ev.completed("img"))) == 0
+    assert client.types() == ["snapshot"]
+    # A new task of the image is news.
+    assert hub.publish(ev.envelope(ev.started("img", task_id="task-2", at=9))) == 1
+
+
+async def test_an_image_only_the_recent_events_know_gets_a_snapshot_from_them() -> None:
+    hub = make_hub(FakeReadModel())
+    hub.publish(ev.envelope(ev.started("new")))
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, subscribe("new"))
+    assert client.messages[0]["images"][0]["status"] == "processing"
+
+
+async def test_unknown_and_foreign_images_get_the_same_error_and_no_subscription() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["bobs"] = row("bobs", owner="bob")
+    read_model.rows["mine"] = row("mine")
+    hub = make_hub(read_model)
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, subscribe("mine", "bobs", "nowhere", request_id="r2"))
+    snapshot, *errors = client.messages
+    assert [i["image_id"] for i in snapshot["images"]] == ["mine"]
+    assert [(e["code"], e["image_id"], e["request_id"]) for e in errors] == [
+        ("unknown_image", "bobs", "r2"),
+        ("unknown_image", "nowhere", "r2"),
+    ]
+    assert errors[0]["message"] == "image 'bobs' does not exist or does not belong to you"
+    assert hub.publish(ev.envelope(ev.completed("bobs", owner="bob"))) == 0
+
+
+async def test_an_image_that_appears_within_the_grace_period_is_subscribed() -> None:
+    read_model = FakeReadModel()
+    hub = make_hub(read_model, unknown_image_grace_seconds=5.0)
+    client = FakeClient("alice")
+    hub.register(client)
+
+    def projector_catches_up() -> None:
+        read_model.rows["late"] = row("late", status=Status.QUEUED)
+
+    read_model.during_read.append(projector_catches_up)
+    await hub.subscribe(client, subscribe("late"))
+    assert client.messages[0]["images"][0]["status"] == "queued"
+
+
+async def test_limits_on_connections_and_subscriptions() -> None:
+    read_model = FakeReadModel()
+    for name in "abc":
+        read_model.rows[name] = row(name)
+    hub = make_hub(read_model, max_subscriptions=2, max_connections_per_owner=1)
+    client = FakeClient("alice")
+    assert hub.register(client)
+    assert not hub.register(FakeClient("alice"))
+    assert hub.register(FakeClient("bob"))
+    await hub.subscribe(client, subscribe("a", "b", "c"))
+    assert client.messages[-1]["code"] == "too_many_subscriptions"
+    assert "limit of 2" in client.messages[-1]["message"]
+    await hub.subscribe(client, subscribe("a", "b"))
+    assert client.messages[-1]["type"] == "snapshot"
+    hub.unsubscribe(client, Unsubscribe(type="unsubscribe", images=["a"]))
+    assert client.messages[-1] == {"type": "unsubscribed", "images": ["a"], "all": False}
+    await hub.subscribe(client, subscribe("c"))
+    assert client.messages[-1]["type"] == "snapshot"
+    hub.unregister(client)
+    assert hub.register(FakeClient("alice"))
+
+
+async def test_a_client_whose_queue_is_full_is_dropped_and_others_still_get_events() -> None:
+    read_model = FakeReadModel()
+    hub = make_hub(read_model)
+    slow, fast = FakeClient("alice", capacity=2), FakeClient("alice", capacity=100)
+    for client in (slow, fast):
+        hub.register(client)
+        await hub.subscribe(client, Subscribe(type="subscribe", all=True))
+    for n in range(5):
+        hub.publish(ev.envelope(ev.started(f"img-{n}")))
+    assert slow.dropped and len(slow.messages) == 2
+    assert len(fast.messages) == 6
+    assert slow not in hub.clients
+
+
+async def test_an_unreachable_read_model_is_an_error_without_subscription() -> None:
+    read_model = FakeReadModel()
+    read_model.down = True
+    hub = make_hub(read_model)
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, subscribe("img"))
+    assert client.messages[-1]["code"] == "unavailable"
+    await hub.subscribe(client, Subscribe(type="subscribe", all=True))
+    assert client.messages[-1]["code"] == "unavailable"
+    assert hub.publish(ev.envelope(ev.started("img"))) == 0
+
+
+async def test_all_with_since_includes_recent_finished_images() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["done"] = row("done", status=Status.COMPLETED)
+    read_model.rows["busy"] = row("busy", status=Status.PROCESSING)
+    hub = make_hub(read_model)
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, Subscribe(type="subscribe", all=True))
+    assert [i["image_id"] for i in client.messages[-1]["images"]] == ["busy"]
+    assert client.messages[-1]["truncated"] is False
+    await hub.subscribe(client, Subscribe(type="subscribe", all=True, since=ev.T0))
+    assert {i["image_id"] for i in client.messages[-1]["images"]} == {"done", "busy"}
+
+
+async def test_all_merges_recent_events_and_adds_images_the_read_model_lacks() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["lagging"] = row("lagging", status=Status.PROCESSING)
+    hub = make_hub(read_model)
+    hub.publish(ev.envelope(ev.completed("lagging", at=5)))
+    hub.publish(ev.envelope(ev.started("unprojected", at=6)))
+    hub.publish(ev.envelope(ev.completed("finished", at=7)))
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, Subscribe(type="subscribe", all=True))
+    states = {i["image_id"]: i["status"] for i in client.messages[-1]["images"]}
+    assert states == {"lagging": "completed", "unprojected": "processing"}
+    since = ev.T0.replace(second=7)
+    await hub.subscribe(client, Subscribe(type="subscribe", all=True, since=since))
+    states = {i["image_id"]: i["status"] for i in client.messages[-1]["images"]}
+    assert states == {"lagging": "completed", "unprojected": "processing", "finished": "completed"}

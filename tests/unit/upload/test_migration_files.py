@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+import pytest
+
+from services.upload.migrations.runner import MigrationError, bundled_migrations, parse_migrations
+
+
+def test_bundled_migrations_are_numbered_without_gaps() -> None:
+    migrations = bundled_migrations()
+    assert [m.version for m in migrations] == list(range(1, len(migrations) + 1))
+    assert {"read_model", "api_keys", "uploads"} <= {m.name for m in migrations}
+
+
+def test_gaps_duplicates_and_bad_names_are_refused() -> None:
+    with pytest.raises(MigrationError, match="without gaps"):
+        parse_migrations({"001_a.sql": "", "003_c.sql": ""})
+    with pytest.raises(MigrationError, match="NNN_name"):
+        parse_migrations({"1_a.sql": ""})
+    assert [m.name for m in parse_migrations({"002_b.sql": "", "001_a.sql": "", "x.txt": ""})] == [
+        "a",
+        "b",
+    ]
+
+
+def test_checksum_follows_the_text() -> None:
+    (a,) = parse_migrations({"001_a.sql": "CREATE TABLE t ()"})
+    (b,) = parse_migrations({"001_a.sql": "CREATE TABLE t (x int)"})
+    assert a.checksum != b.checksum

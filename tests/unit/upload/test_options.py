@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+
+from schemas import OutputFormat
+from services.upload.domain.errors import ErrorCode, Rejected
+from services.upload.domain.options import parse_options
+
+
+def test_defaults_are_png_transparent_and_the_default_model() -> None:
+    options = parse_options(None, None, None)
+    assert options.output_format is OutputFormat.PNG
+    assert options.background == "transparent"
+    assert options.model is None
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("#FFFFFF", "#ffffff"),
+        ("#fff", "#ffffff"),
+        ("#A1b2C3", "#a1b2c3"),
+        ("Transparent", "transparent"),
+    ],
+)
+def test_backgrounds_are_normalised_to_the_contract(given: str, expected: str) -> None:
+    assert parse_options("webp", given, " isnet-general-use ").background == expected
+
+
+@pytest.mark.parametrize(
+    ("output_format", "background", "model", "option"),
+    [
+        ("jpeg", None, None, "output_format"),
+        (None, "red", None, "background"),
+        (None, "#12345", None, "background"),
+        (None, None, "../etc/passwd", "model"),
+        (None, None, "x" * 129, "model"),
+    ],
+)
+def test_invalid_options_are_refused_naming_the_option(
+    output_format: str | None, background: str | None, model: str | None, option: str
+) -> None:
+    with pytest.raises(Rejected) as caught:
+        parse_options(output_format, background, model)
+    assert caught.value.code is ErrorCode.INVALID_OPTION
+    assert caught.value.details["option"] == option
