@@ -58,7 +58,6 @@ def up(
     started = time.monotonic()
     try:
         bring_up(settings)
-        init()
         chosen = services(settings, only)
         for service in chosen:
             outcome = service.start()
