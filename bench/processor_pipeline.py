@@ -7,8 +7,8 @@ and prints the ``timings`` of the events. Every upload is salted (a JPEG comment
 fresh id) so the results-by-content index never short-cuts the model. The worker's peak
 resident memory is read from ``/proc/<pid>/status`` (VmHWM) at the end.
 
-``--png-levels`` instead measures PNG encoding of the 6000x4000 cut-out and mask at several
-zlib levels, in this process.
+``--png-levels`` instead measures PNG encoding of a 6000x4000 cut-out and mask, Pillow's
+encoder against the processor's, at several levels, in this process.
 
     .venv/bin/python -m bench.processor_pipeline --repeat 3
     .venv/bin/python -m bench.processor_pipeline --png-levels
@@ -34,6 +34,7 @@ from services.common.kafka.admin import create_topics, project_topics
 from services.common.kafka.producer import create_producer
 from services.common.settings import CommonSettings, TopicNames
 from services.processor.adapters.s3client import s3_client
+from services.processor.domain.png import encode_png
 from tests.integration.processor.harness import EventLog, Uploader, WorkerProcess
 from tests.unit.processor import samples
 
@@ -110,31 +111,44 @@ async def breakdown(repeat: int) -> None:
         row = [statistics.median(getattr(c.timings, stage) for c in results[n]) for n in images]
         out(f"{stage:<24}" + "".join(f" | {value:10.1f}" for value in row))
     for name in images:
-        sizes = {r.kind: r.size for r in results[name][0].results}
+        sizes = {r.kind.value: r.size for r in results[name][0].results}
         out(f"{name}: cut-out {sizes['cutout']:,} bytes, mask {sizes['mask']:,} bytes")
     out(f"worker peak RSS (VmHWM): {ready_mb:.0f} MB when ready, {peak_mb:.0f} MB at the end")
     out(f"worker log: {log}")
 
 
-def png_levels(levels: list[int]) -> None:
+def png_levels() -> None:
+    """Pillow's PNG writer (zlib, adaptive filters) against the processor's (ISA-L, Sub)."""
     rgb = Image.fromarray(large_photo())
     alpha = Image.new("L", rgb.size, 0)
     ImageDraw.Draw(alpha).ellipse((1200, 400, 4800, 3800), fill=255)
     alpha = alpha.filter(ImageFilter.GaussianBlur(8))
     cutout = rgb.convert("RGBA")
     cutout.putalpha(alpha)
-    out("level | cut-out ms |   cut-out bytes | mask ms | mask bytes")
-    for level in levels:
-        timings, sizes = [], []
-        for image in (cutout, alpha):
-            buffer = io.BytesIO()
-            started = time.perf_counter()
-            image.save(buffer, "PNG", compress_level=level)
-            timings.append((time.perf_counter() - started) * 1000)
-            sizes.append(buffer.tell())
-        out(
-            f"{level:5d} | {timings[0]:10.0f} | {sizes[0]:15,} | {timings[1]:7.0f} | {sizes[1]:10,}"
-        )
+
+    def pillow(image: Image.Image, level: int) -> bytes:
+        buffer = io.BytesIO()
+        image.save(buffer, "PNG", compress_level=level)
+        return buffer.getvalue()
+
+    def ours(image: Image.Image, level: int) -> bytes:
+        return encode_png(image, level=level)
+
+    out("encoder         level | cut-out ms |   cut-out bytes | mask ms | mask bytes")
+    for name, encode, levels in (
+        ("pillow (zlib)", pillow, (0, 1, 3, 6)),
+        ("processor", ours, (0, 1, 2, 3)),
+    ):
+        for level in levels:
+            timings, sizes = [], []
+            for image in (cutout, alpha):
+                started = time.perf_counter()
+                sizes.append(len(encode(image, level)))
+                timings.append((time.perf_counter() - started) * 1000)
+            out(
+                f"{name:<15} {level:5d} | {timings[0]:10.0f} | {sizes[0]:15,} | "
+                f"{timings[1]:7.0f} | {sizes[1]:10,}"
+            )
 
 
 def main() -> None:
@@ -143,7 +157,7 @@ def main() -> None:
     parser.add_argument("--png-levels", action="store_true", help="measure PNG levels instead")
     args = parser.parse_args()
     if args.png_levels:
-        png_levels([0, 1, 2, 3, 6, 9])
+        png_levels()
     else:
         asyncio.run(breakdown(args.repeat))
 

@@ -13,7 +13,7 @@ from aiokafka.errors import KafkaError
 from schemas import ImageDownloaded, ResultKind, new_event_id, utc_now
 from services.upload.adapters.read_model import ReadModel
 from services.upload.domain.errors import ErrorCode, Rejected
-from services.upload.domain.progress import ImageStatus
+from services.upload.domain.progress import TaskStatus
 from services.upload.domain.projection import ImageState, TaskState, apply_to_image, apply_to_task
 from services.upload.ports import Ledger, Publisher
 
@@ -29,6 +29,18 @@ class ImageRecord:
     @property
     def current_task(self) -> TaskState | None:
         return next((t for t in self.tasks if t.id == self.image.current_task_id), None)
+
+    @property
+    def result_task(self) -> TaskState | None:
+        """The task whose result is served: the current task once completed; while a newer
+        request (a reprocessing) is not completed, the latest requested completed task."""
+        current = self.current_task
+        if current is not None and current.status is TaskStatus.COMPLETED and current.results:
+            return current
+        return next(
+            (t for t in reversed(self.tasks) if t.status is TaskStatus.COMPLETED and t.results),
+            None,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +91,11 @@ class ImageQueries:
         return ImageRecord(projected, [task])
 
     async def result(self, owner: str, image_id: str, kind: ResultKind) -> ResultObjectRef:
-        """Where the current task's result of ``kind`` is; 409 while it is not ready."""
+        """Where the result of ``kind`` is (see `ImageRecord.result_task`); 409 while no
+        task of the image is completed."""
         record = await self.find(owner, image_id)
-        task = record.current_task
-        if record.image.status is not ImageStatus.COMPLETED or task is None or not task.results:
+        task = record.result_task
+        if task is None or not task.results:
             raise Rejected(
                 ErrorCode.RESULT_NOT_READY,
                 f"image {image_id} is {record.image.status.value}; its result is available "

@@ -14,6 +14,7 @@ from PIL import Image, ImageChops
 
 from schemas.values import FailureReason, OutputFormat
 from services.processor.domain.errors import ProcessingError
+from services.processor.domain.png import encode_png
 
 TRANSPARENT = "transparent"
 # WebP stores sizes in 14 bits.
@@ -82,19 +83,15 @@ def encode_cutout(
     webp_quality: int,
     icc_profile: bytes | None,
 ) -> EncodedResult:
+    if output_format is OutputFormat.PNG:
+        data = encode_png(image, level=png_level, icc_profile=icc_profile)
+        return EncodedResult(data, "image/png", image.width, image.height)
     buffer = io.BytesIO()
     extra = {"icc_profile": icc_profile} if icc_profile else {}
-    if output_format is OutputFormat.WEBP:
-        image.save(buffer, "WEBP", quality=webp_quality, method=4, **extra)
-        content_type = "image/webp"
-    else:
-        image.save(buffer, "PNG", compress_level=png_level, **extra)
-        content_type = "image/png"
-    return EncodedResult(buffer.getvalue(), content_type, image.width, image.height)
+    image.save(buffer, "WEBP", quality=webp_quality, method=4, **extra)
+    return EncodedResult(buffer.getvalue(), "image/webp", image.width, image.height)
 
 
 def encode_mask(alpha: Image.Image, *, png_level: int) -> EncodedResult:
     """The alpha as an 8-bit greyscale PNG."""
-    buffer = io.BytesIO()
-    alpha.save(buffer, "PNG", compress_level=png_level)
-    return EncodedResult(buffer.getvalue(), "image/png", alpha.width, alpha.height)
+    return EncodedResult(encode_png(alpha, level=png_level), "image/png", alpha.width, alpha.height)

@@ -44,6 +44,11 @@ class RebuildError(RuntimeError):
     pass
 
 
+def lock_key(schema: str) -> str:
+    """Name of the advisory lock that keeps two rebuilds of one schema apart."""
+    return f"clearcut-rebuild/{schema}"
+
+
 class RebuildProgress(Protocol):
     def started(self, total: int) -> None: ...
 
@@ -124,7 +129,7 @@ async def rebuild_read_model(
         report.target = staging.target
         await staging.check_target()
         locked = await control.fetchval(
-            "SELECT pg_try_advisory_lock(hashtext($1))", f"clearcut-rebuild/{staging.target}"
+            "SELECT pg_try_advisory_lock(hashtext($1))", lock_key(staging.target)
         )
         if not locked:
             raise RebuildError(f"another rebuild of schema {staging.target} is running")
@@ -208,16 +213,16 @@ async def _clean_up(
     staging: Staging | None,
     locked: bool,
 ) -> None:
+    """Stop reading, drop the fresh schema (only ever while holding the lock: it may be
+    another run's otherwise) and release the lock."""
     try:
         await history.stop()
         if writer is not None:
             await writer.close()
         if staging is not None and locked:
             await staging.drop()
-        if locked:
             await control.execute(
-                "SELECT pg_advisory_unlock(hashtext($1))",
-                f"clearcut-rebuild/{staging.target if staging else ''}",
+                "SELECT pg_advisory_unlock(hashtext($1))", lock_key(staging.target)
             )
     finally:
         await control.close()
