@@ -13,10 +13,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 up: $(STAMP)
-	$(BIN)/clearcut stack up
+	$(BIN)/clearcut up
 
 down: $(STAMP)
-	$(BIN)/clearcut stack down
+	$(BIN)/clearcut down
 
 status: $(STAMP)
 	$(BIN)/clearcut stack status
