@@ -94,12 +94,13 @@ async def breakdown(repeat: int) -> None:
         assert worker.process is not None
         ready_mb = vm_hwm_mb(worker.process.pid)
         results: dict[str, list[ProcessingCompleted]] = {name: [] for name in images}
+        peaks: dict[str, float] = {}
         for name, data in images.items():
             out(f"{name}: {len(data):,} bytes of JPEG")
             for _ in range(repeat):
                 upload = await uploader.submit(samples.salted(data, uuid.uuid4().hex), "bench")
                 results[name].append(await events.completed(upload.image_id, within=900))
-        peak_mb = vm_hwm_mb(worker.process.pid)
+            peaks[name] = vm_hwm_mb(worker.process.pid)
     finally:
         worker.stop()
         await events.stop()
@@ -113,7 +114,10 @@ async def breakdown(repeat: int) -> None:
     for name in images:
         sizes = {r.kind.value: r.size for r in results[name][0].results}
         out(f"{name}: cut-out {sizes['cutout']:,} bytes, mask {sizes['mask']:,} bytes")
-    out(f"worker peak RSS (VmHWM): {ready_mb:.0f} MB when ready, {peak_mb:.0f} MB at the end")
+    out(
+        f"worker peak RSS (VmHWM): {ready_mb:.0f} MB when ready"
+        + "".join(f", {peak:.0f} MB after the {name} runs" for name, peak in peaks.items())
+    )
     out(f"worker log: {log}")
 
 

@@ -4,7 +4,18 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import docs, doctor, notifier, pipeline, processor, stack, submit, topics, upload
+from services.cli import (
+    docs,
+    doctor,
+    notifier,
+    pipeline,
+    processor,
+    replay,
+    stack,
+    submit,
+    topics,
+    upload,
+)
 
 app = typer.Typer(
     name="clearcut",
@@ -15,6 +26,7 @@ app = typer.Typer(
 pipeline.register(app)
 doctor.register(app)
 submit.register(app)
+replay.register(app)
 upload.register(app)
 processor.register(app)
 notifier.register(app)

@@ -133,12 +133,6 @@ def replay(
         f"replay [bold]{request.replay_id}[/] on {common.topics.uploaded}"
         + (" (dry run: nothing is sent)" if dry_run else ""),
     )
-    telemetry = None
-    if not dry_run:
-        from services.common.telemetry import setup_telemetry
-
-        quiet = common.telemetry.model_copy(update={"log_format": "text", "log_level": "WARNING"})
-        telemetry = setup_telemetry("replay", quiet)
     run = ReplayRun(common, criteria, request, dry_run=dry_run)
     try:
         with ReplayBar(console) as bar:
@@ -151,9 +145,6 @@ def replay(
         console.print(f"[bold red]error:[/] {exc}")
         _summary(run, interrupted=True)
         raise typer.Exit(1) from None
-    finally:
-        if telemetry is not None:
-            telemetry.shutdown()
     assert run.plan is not None
     if dry_run:
         _listing(run.plan, model)

@@ -76,6 +76,11 @@ class ProcessorSettings(BaseSettings):
     graph_optimization: GraphOptimization = Field(
         GraphOptimization.ALL, description="ONNX Runtime graph optimisation level."
     )
+    memory_pattern: bool = Field(
+        False,
+        description="ONNX Runtime's memory pattern planning; on the CPU it keeps about 0.9 GB "
+        "more resident for ISNet at 1024x1024 and was not measurably faster.",
+    )
     warmup_runs: int = Field(2, ge=0, description="Inferences run at start before taking work.")
     model_dir: str = Field(
         "", description="Directory of model files to prefer over downloads (`file` sources)."

@@ -88,6 +88,7 @@ def load_session(spec: ModelSpec, path: Path, settings: ProcessorSettings) -> Mo
     options.intra_op_num_threads = settings.intra_op_threads
     options.inter_op_num_threads = 1
     options.graph_optimization_level = _OPTIMISATION[settings.graph_optimization]
+    options.enable_mem_pattern = settings.memory_pattern
     model: str | bytes = dynamic_batch_model(path) if max_batch > 1 else str(path)
     session = ort.InferenceSession(model, options, providers=providers)
     actual = ExecutionProvider.from_onnxruntime(session.get_providers()[0])

@@ -63,6 +63,7 @@ class WorkerProcess:
             **env,
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self.ready_peak_mb = 0.0
 
     @property
     def url(self) -> str:
@@ -107,6 +108,14 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         return self.process.returncode
+
+    def peak_memory_mb(self) -> float:
+        """The worker's peak resident memory so far (VmHWM)."""
+        assert self.process is not None
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        raise AssertionError("no VmHWM in /proc")
 
     def tail(self, lines: int = 40) -> str:
         try:

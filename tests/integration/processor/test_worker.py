@@ -49,6 +49,10 @@ def _images() -> dict[str, bytes]:
         "coffee-grey": samples.greyscale_png(coffee),
         "coffee-rgba": samples.with_transparent_border(coffee, 40),
         "astronaut-again": ASTRONAUT_JPEG,
+        "large": samples.jpeg(
+            np.asarray(Image.fromarray(coffee).resize((6000, 4000), Image.Resampling.BILINEAR)),
+            quality=90,
+        ),
     }
     return {
         name: data
@@ -63,6 +67,7 @@ async def worker(deployment: Deployment, log_dir: Path) -> WorkerProcess:
     process = deployment.worker(log_dir, f"tests-processor-{deployment.uploader.run}")
     process.start()
     await process.wait_ready()
+    process.ready_peak_mb = process.peak_memory_mb()
     return process
 
 
@@ -275,6 +280,18 @@ async def test_stage_spans_reach_jaeger_with_batch_provider_and_model(
     assert attributes["clearcut.batch_size"] == 1
     assert attributes["clearcut.provider"] == "cpu"
     assert attributes["clearcut.model"] == "isnet-general-use"
+
+
+async def test_a_6000_by_4000_photo_stays_within_the_memory_bound(
+    deployment: Deployment, submitted: dict[str, ImageUploaded], worker: WorkerProcess
+) -> None:
+    done = await deployment.events.completed(submitted["large"].image_id, within=900)
+    assert {(r.width, r.height) for r in done.results} == {(6000, 4000)}
+    # The documented bound: resident at ready, plus 0.25 GB for the first real inference
+    # and buffers, plus 30 bytes per pixel of the image being processed.
+    bound = worker.ready_peak_mb + 256 + 30 * 6000 * 4000 / 2**20
+    assert worker.peak_memory_mb() <= bound
+    assert done.timings.encode_ms < done.timings.inference_ms, "encoding must not dominate"
 
 
 async def test_greyscale_completes(

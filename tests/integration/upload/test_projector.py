@@ -108,8 +108,16 @@ async def test_the_projector_process_follows_every_topic_out_of_order(
     state: dict[str, Any] = {}
 
     async def done() -> bool:
+        # Every event applied: the image completed and the (late) Started recorded too; the
+        # topics are consumed in no particular order, so either may come last.
         state.update(await rows(pg_pool, image_id))
-        return state.get("image") is not None and state["image"]["status"] == "completed"
+        image, tasks = state.get("image"), state.get("tasks") or []
+        return (
+            image is not None
+            and image["status"] == "completed"
+            and bool(tasks)
+            and tasks[0]["started_at"] is not None
+        )
 
     try:
         reached = False

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -14,7 +15,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas import ImageUploaded, ModelRef, ProcessingCompleted, utc_now
 from services.common.kafka.admin import create_topics, project_topics
@@ -219,3 +220,54 @@ async def test_the_command_lists_in_a_dry_run_then_sends_and_sums_up(topic: Topi
 
     refused = await asyncio.to_thread(cli, topic, "replay", "--missing")
     assert refused.returncode == 2 and "give --model" in refused.stdout + refused.stderr
+
+
+async def test_an_interrupted_replay_is_finished_by_running_it_again(topic: Topic) -> None:
+    count = 2000
+    events = [
+        ev.uploaded(f"img-{uuid.uuid4().hex}", f"task-{uuid.uuid4().hex}", topic.owner)
+        for _ in range(count)
+    ]
+    for start in range(0, count, 200):
+        await asyncio.gather(*(topic.publisher.publish(e) for e in events[start : start + 200]))
+    args = ["replay", "--owner", topic.owner, "--replay-id", "replay-ctrl-c"]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "services.cli.replay",
+        *args,
+        env={**os.environ, "CLEARCUT_TOPIC_PREFIX": topic.common.topics.prefix, "COLUMNS": "200"},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        consumer = AIOKafkaConsumer(bootstrap_servers=topic.common.kafka.bootstrap_servers)
+        await consumer.start()
+        partitions = [TopicPartition(topic.common.topics.uploaded, p) for p in range(3)]
+        try:
+            deadline = asyncio.get_running_loop().time() + 60
+            while sum((await consumer.end_offsets(partitions)).values()) == count:
+                assert asyncio.get_running_loop().time() < deadline, "nothing was sent"
+                assert process.returncode is None, "the replay ended before sending"
+                await asyncio.sleep(0.02)
+        finally:
+            await consumer.stop()
+        process.send_signal(signal.SIGINT)  # Ctrl-C while it sends
+        stdout, _ = await asyncio.wait_for(process.communicate(), 60)
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    output = stdout.decode()
+    assert process.returncode == 130, output
+    assert "run the same command with --replay-id replay-ctrl-c" in output
+    sent_before = len(await topic.requests("replay-ctrl-c"))
+    assert 0 < sent_before < count
+
+    again = await asyncio.to_thread(cli, topic, *args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    lines = {" ".join(line.split()) for line in again.stdout.splitlines()}
+    assert f"│ skipped (already_sent) │ {sent_before:,} │" in lines
+    requests = await topic.requests("replay-ctrl-c")
+    assert len(requests) == count, "every image requested once, none twice"
+    assert len({r.image_id for r in requests}) == count

@@ -1,0 +1,86 @@
+"""Burst throughput: N uploads at once, time to the last completion, against a bare loop.
+
+First the bare ONNX Runtime loop's throughput on this machine (sequential inferences, the
+processor's thread setting, while the pipeline is idle); then N fresh uploads sent at
+once; images per second is N over the time from the first request to the last Completed
+message, and the fraction is that over the bare loop's images per second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from bench.burst_run import BurstRun, bare_throughput, burst, busy_table
+from bench.results import Metric, Plot, ScenarioResult, Series, Table, Target
+from bench.scenarios.context import Context
+
+TITLE = "Burst throughput: N uploads at once against the bare-loop throughput"
+
+
+def run(ctx: Context, n: int) -> ScenarioResult:
+    return asyncio.run(_run(ctx, n))
+
+
+async def _run(ctx: Context, n: int) -> ScenarioResult:
+    bare = bare_throughput(ctx)
+    lag = await ctx.pipeline.wait_drained(within=180)
+    with ctx.profiled(["processor"], "burst"):
+        outcome = await burst(ctx, n)
+    return _result(ctx, n, outcome, bare.per_second, lag)
+
+
+def _result(
+    ctx: Context, n: int, outcome: BurstRun, bare_per_second: float, lag: int
+) -> ScenarioResult:
+    rate = outcome.throughput.per_second
+    fraction = rate / bare_per_second
+    curve = outcome.curve()
+    notes = [
+        f"{n} fresh uploads sent at once (one HTTP connection each); the last was accepted "
+        f"{outcome.uploads_done_s:.1f} s after the first request started.",
+        "Bare loop: inference only, so the fraction also charges the pipeline for decoding, "
+        "resizing, compositing and encoding, which the bare loop does not do.",
+    ]
+    if lag:
+        notes.append(f"The processor still had {lag} uploads of others queued at the start.")
+    rows: list[list[Any]] = [
+        ["uploads", n],
+        ["first request to last completion", f"{outcome.throughput.seconds:.1f} s"],
+        ["pipeline images/s", rate],
+        ["bare loop images/s", bare_per_second],
+        ["batch sizes seen", ", ".join(str(b) for b in sorted(set(outcome.batch_sizes)))],
+    ]
+    return ScenarioResult(
+        scenario="burst",
+        title=TITLE,
+        params={"uploads": n},
+        targets=[Target("burst / bare-loop throughput", fraction, 0.9, False)],
+        headline=[
+            Metric("pipeline throughput", rate, "images/s"),
+            Metric("bare-loop throughput", bare_per_second, "images/s"),
+        ],
+        tables=[
+            Table("Burst", ["measure", "value"], rows),
+            busy_table(outcome),
+            *ctx.profile_tables,
+        ],
+        plots=[
+            Plot(
+                "Completions over time",
+                "seconds since the first request",
+                "images completed",
+                [
+                    Series("pipeline", [t for t, _ in curve], [float(c) for _, c in curve], "step"),
+                    Series(
+                        "bare loop rate",
+                        [0.0, n / bare_per_second],
+                        [0.0, float(n)],
+                        "dashed",
+                    ),
+                ],
+            )
+        ],
+        notes=notes,
+        data={"bare_images_per_second": bare_per_second, **outcome.as_data()},
+    )

@@ -1,0 +1,99 @@
+"""``clearcut bench SCENARIO``: the benchmark suite against the pipeline of ``clearcut up``.
+
+The suite lives in the ``bench`` package at the repository root (a development tool, not
+part of the services); it is imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+console = Console(soft_wrap=True, highlight=False)
+
+SCENARIO_HELP = (
+    "overhead, parity, burst, ingest, fanout, peer, scale, or all (every one, in that order)."
+)
+
+
+def _import_bench(module: str) -> Any:
+    """``bench.<module>``; from a source checkout the package sits beside ``services``."""
+    try:
+        return importlib.import_module(f"bench.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("bench", f"bench.{module}"):
+            raise
+        root = Path(__file__).resolve().parents[2]
+        if not (root / "bench" / "__init__.py").exists():
+            raise
+        sys.path.insert(0, str(root))
+        return importlib.import_module(f"bench.{module}")
+
+
+def bench(
+    scenario: Annotated[str, typer.Argument(help=SCENARIO_HELP, show_default=False)],
+    n: Annotated[
+        int | None,
+        typer.Option(
+            "--n",
+            min=1,
+            help="Size of the scenario (its main count: uploads, rounds, requests per level, "
+            "largest subscriber count, photos); smaller runs faster. Default: the full size.",
+        ),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="Every scenario at a small size (a smoke run).")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder for the results (default bench/results)."),
+    ] = None,
+    profile: Annotated[
+        bool,
+        typer.Option("--profile", help="Profile the services with py-spy while the scenario runs."),
+    ] = False,
+) -> None:
+    """Run a benchmark scenario against the running pipeline (started if needed).
+
+    Writes <scenario>.json, .md and .png under bench/results/ and a README.md there that
+    sums up the latest result of every scenario, with the machine's load during each.
+    """
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    runner = _import_bench("runner")
+    if scenario == "all" and n is not None:
+        raise typer.BadParameter("--n sizes one scenario; use --quick with all", param_hint="--n")
+    options = runner.RunOptions(n=n, quick=quick, profile=profile)
+    if out is not None:
+        options = runner.RunOptions(n=n, quick=quick, profile=profile, out_dir=out)
+    try:
+        runner.chosen(scenario)
+    except runner.UnknownScenario as exc:
+        raise typer.BadParameter(str(exc), param_hint="SCENARIO") from exc
+    results = runner.run(scenario, options, lambda line: console.print(line))
+    failed = [r.scenario for r in results if r.title.endswith(": failed")]
+    for result in results:
+        for target in result.targets:
+            verdict = "met" if target.met else "[bold red]missed[/]"
+            console.print(
+                f"  {result.scenario:<9} {target.name:<34} {target.value:10.3f} {target.unit:<4} "
+                f"{target.bar:<12} {verdict}"
+            )
+    if failed:
+        console.print(f"[bold red]failed:[/] {', '.join(failed)}")
+        raise typer.Exit(1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
+
+
+if __name__ == "__main__":
+    standalone = typer.Typer(add_completion=False)
+    register(standalone)
+    standalone()
