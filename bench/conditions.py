@@ -45,7 +45,7 @@ def categorise(parents: Mapping[int, int], roots: Mapping[str, set[int]]) -> dic
             owner[pid] = category
     found: dict[int, str] = {}
     for pid in parents:
-        chain = []
+        chain: list[int] = []
         current: int | None = pid
         category = OTHER
         while current is not None and current > 1 and len(chain) < 64:

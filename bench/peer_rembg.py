@@ -31,7 +31,7 @@ def _refuse(*args: object, **kwargs: object) -> None:
 
 @contextlib.contextmanager
 def no_downloads() -> Iterator[None]:
-    pooch = importlib.import_module("pooch")
+    pooch: Any = importlib.import_module("pooch")
     original = pooch.retrieve
     pooch.retrieve = _refuse
     try:

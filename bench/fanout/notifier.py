@@ -105,9 +105,9 @@ def histogram_quantile(text: str, name: str, q: float) -> float | None:
     buckets: list[tuple[float, float]] = []
     for line in text.splitlines():
         if line.startswith(f"{name}_bucket{{"):
-            bound = line.split('le="')[1].split('"')[0]
+            label = line.split('le="')[1].split('"')[0]
             buckets.append(
-                (float("inf") if bound == "+Inf" else float(bound), float(line.split()[-1]))
+                (float("inf") if label == "+Inf" else float(label), float(line.split()[-1]))
             )
     if not buckets or buckets[-1][1] == 0:
         return None

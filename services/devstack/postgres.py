@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import glob
+import hashlib
 import os
 import shutil
 import subprocess
@@ -37,13 +39,41 @@ class Postgres(Component):
         pg = self.settings.postgres
         return f"postgresql://{pg.user}@{pg.host}:{pg.port}/{pg.database}"
 
+    @functools.cached_property
+    def root(self) -> Path:
+        """Where the cluster lives: ``<home>/postgres``, unless the ``postgres`` user cannot
+        reach the home directory (a checkout under a private directory); then a directory of
+        its own under /var/tmp, linked from ``<home>/postgres``."""
+        if os.geteuid() != 0 or self.data_dir.is_symlink():
+            return self.data_dir.resolve()
+        self.home.mkdir(parents=True, exist_ok=True)
+        reachable = subprocess.run(
+            ["runuser", "-u", "postgres", "--", "test", "-x", str(self.home)], check=False
+        )
+        if reachable.returncode == 0:
+            return self.data_dir
+        digest = hashlib.sha256(str(self.home).encode()).hexdigest()[:12]
+        outside = Path("/var/tmp") / f"clearcut-postgres-{digest}"
+        outside.mkdir(mode=0o755, exist_ok=True)
+        if not self.data_dir.exists():
+            self.data_dir.symlink_to(outside, target_is_directory=True)
+        return outside
+
     @property
     def pgdata(self) -> Path:
-        return self.data_dir / "data"
+        return self.root / "data"
 
     @property
     def socket_dir(self) -> Path:
-        return self.data_dir / "run"
+        return self.root / "run"
+
+    @property
+    def server_log(self) -> Path:
+        """The file the server writes; the same as the log file unless the cluster lives
+        outside the home directory (then the log file links to it)."""
+        if self.root == self.data_dir:
+            return self.process.log_file
+        return self.root / "postgres.log"
 
     @property
     def process(self) -> ManagedProcess:
@@ -75,11 +105,13 @@ class Postgres(Component):
                 shutil.chown(path, "postgres", "postgres")
 
     def prepare(self) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
         self.socket_dir.mkdir(exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.process.log_file.touch()
-        self._chown(self.socket_dir, self.process.log_file)
+        self.server_log.touch()
+        if self.server_log != self.process.log_file and not self.process.log_file.exists():
+            self.process.log_file.symlink_to(self.server_log)
+        self._chown(self.socket_dir, self.server_log)
         if (self.pgdata / "PG_VERSION").exists():
             return
         self.pgdata.mkdir(mode=0o700, exist_ok=True)
@@ -116,13 +148,16 @@ class Postgres(Component):
                     "-D",
                     str(self.pgdata),
                     "-l",
-                    str(self.process.log_file),
+                    str(self.server_log),
                     "-o",
                     options,
-                    "-W",  # do not wait here; readiness is checked by the caller
+                    # Wait for the postmaster: its pid file is how this stack finds it.
+                    "-w",
+                    "-t",
+                    str(int(self.start_timeout)),
                 ]
             ),
-            what="starting PostgreSQL",
+            what=f"starting PostgreSQL (log: {self.process.log_file})",
         )
 
     def down(self) -> bool:

@@ -63,4 +63,8 @@ def model_status(settings: CommonSettings) -> Status:
 
 def wipe(settings: CommonSettings) -> None:
     """Remove all local state (data and logs); build caches are kept."""
-    shutil.rmtree(settings.paths.home, ignore_errors=True)
+    home = settings.paths.home
+    for link in (home / "postgres",):  # state kept outside the home, linked from it
+        if link.is_symlink():
+            shutil.rmtree(link.resolve(), ignore_errors=True)
+    shutil.rmtree(home, ignore_errors=True)

@@ -1,0 +1,201 @@
+"""The two fan-out measurements: idle connections held, and event-to-client delay.
+
+Both return plain results; ``bench.scenarios.fanout`` and ``bench/notifier_fanout.py``
+present them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench.fanout.clients import start_baseline, start_workers
+from bench.fanout.notifier import histogram_quantile, metric, start_notifier
+from bench.fanout.setup import clean_up, make_owners, make_topics, produce
+from services.common.settings import CommonSettings, TopicNames
+
+SUBSCRIBE_ALL = json.dumps({"type": "subscribe", "all": True})
+PER_OWNER, BROADCAST = "per-owner", "broadcast"
+
+
+@dataclass
+class Connected:
+    clients: int
+    ready: int
+    failures: int
+    failure_example: str
+    connect_seconds: float
+    rss_before_kib: int
+    rss_with_kib: int
+
+    @property
+    def kib_per_connection(self) -> float:
+        return (self.rss_with_kib - self.rss_before_kib) / max(self.ready, 1)
+
+
+@dataclass
+class IdleResult:
+    connected: Connected
+    held: float
+    hold_seconds: float
+    cpu_percent: float
+    still_held: float
+    rss_end_kib: int
+    dropped: int
+
+
+@dataclass
+class LatencyResult:
+    mode: str
+    connected: Connected
+    rate: float
+    duration: float
+    sent: int
+    expected: int
+    elapsed_s: float
+    notifier_cpu_s: float
+    notifier_waited_s: float
+    dropped: int
+    rss_end_kib: int
+    histogram_p50_s: float | None
+    histogram_p99_s: float | None
+    delays_ms: list[float] = field(default_factory=list)
+    kafka_delays_ms: list[float] = field(default_factory=list)
+
+
+def _tag() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def measure_idle(
+    settings: CommonSettings,
+    *,
+    connections: int,
+    owners: int,
+    hold: float,
+    subscribe: bool,
+    processes: int,
+    log_dir: Path,
+    say: Callable[[str], None],
+) -> IdleResult:
+    tag = _tag()
+    topics = TopicNames(prefix=f"bench.{tag}.", partitions=3)
+    asyncio.run(make_topics(settings, topics))
+    keys = asyncio.run(make_owners(settings, owners, tag))
+    notifier = start_notifier(topics.prefix, log_dir / f"bench-notifier-{tag}.log")
+    try:
+        time.sleep(2)
+        before = notifier.rss_kib()
+        message = SUBSCRIBE_ALL if subscribe else ""
+        clients = [(keys[n % len(keys)][1], message) for n in range(connections)]
+        started = time.monotonic()
+        workers = start_workers(notifier.ws_url, clients, processes)
+        ready, failures, examples = workers.wait_ready()
+        connected = Connected(
+            connections,
+            ready,
+            failures,
+            examples[0] if examples else "",
+            time.monotonic() - started,
+            before,
+            notifier.rss_kib(),
+        )
+        say(f"  {ready} of {connections} connected in {connected.connect_seconds:.1f} s")
+        held = metric(notifier.metrics(), "notifier_connections")
+        cpu_before = notifier.cpu_seconds()
+        time.sleep(hold)
+        cpu = notifier.cpu_seconds() - cpu_before
+        still = metric(notifier.metrics(), "notifier_connections")
+        rss_end = notifier.rss_kib()
+        _, lost = workers.stop()
+        return IdleResult(connected, held, hold, 100 * cpu / hold, still, rss_end, lost - failures)
+    finally:
+        notifier.stop()
+        asyncio.run(clean_up(settings, tag, topics))
+
+
+def measure_latency(
+    settings: CommonSettings,
+    *,
+    clients: int,
+    mode: str,
+    rate: float,
+    duration: float,
+    processes: int,
+    log_dir: Path,
+    say: Callable[[str], None],
+) -> LatencyResult:
+    """``clients`` subscribed to all of their owner's images; ``per-owner``: each its own
+    owner, so an event reaches one client; ``broadcast``: one owner, so it reaches all."""
+    tag = _tag()
+    topics = TopicNames(prefix=f"bench.{tag}.", partitions=3)
+    asyncio.run(make_topics(settings, topics))
+    owners = asyncio.run(make_owners(settings, clients if mode == PER_OWNER else 1, tag))
+    notifier = start_notifier(topics.prefix, log_dir / f"bench-notifier-{tag}.log")
+    try:
+        time.sleep(1)
+        before = notifier.rss_kib()
+        population = [(owners[n % len(owners)][1], SUBSCRIBE_ALL) for n in range(clients)]
+        started = time.monotonic()
+        workers = start_workers(notifier.ws_url, population, processes)
+        ready, failures, examples = workers.wait_ready()
+        connected = Connected(
+            clients,
+            ready,
+            failures,
+            examples[0] if examples else "",
+            time.monotonic() - started,
+            before,
+            notifier.rss_kib(),
+        )
+        say(
+            f"  {mode}: {ready} of {clients} subscribed in {connected.connect_seconds:.1f} s "
+            f"({failures} failed{': ' + examples[0] if examples else ''}); "
+            f"notifier RSS {connected.rss_with_kib / 1024:.0f} MiB"
+        )
+        baseline = start_baseline(topics.prefix)
+        baseline.wait_ready()
+        names = [name for name, _ in owners]
+        cpu_before = notifier.cpu_seconds()
+        wait_before = notifier.cpu_wait_seconds()
+        began = time.monotonic()
+        sent = asyncio.run(produce(settings, topics, names, rate, duration))
+        expected = sent * (1 if mode == PER_OWNER else ready)
+        deadline = time.monotonic() + 30 + expected / 2000
+        text = notifier.metrics()
+        while time.monotonic() < deadline:
+            text = notifier.metrics()
+            if metric(text, 'notifier_messages_sent_total{kind="event"}') >= expected:
+                break
+            time.sleep(0.5)
+        cpu = notifier.cpu_seconds() - cpu_before
+        waited = notifier.cpu_wait_seconds() - wait_before
+        elapsed = time.monotonic() - began
+        rss_end = notifier.rss_kib()
+        delays, lost = workers.stop()
+        kafka_delays, _ = baseline.stop()
+        return LatencyResult(
+            mode=mode,
+            connected=connected,
+            rate=rate,
+            duration=duration,
+            sent=sent,
+            expected=expected,
+            elapsed_s=elapsed,
+            notifier_cpu_s=cpu,
+            notifier_waited_s=waited,
+            dropped=lost - failures,
+            rss_end_kib=rss_end,
+            histogram_p50_s=histogram_quantile(text, "notifier_event_to_send_seconds", 0.5),
+            histogram_p99_s=histogram_quantile(text, "notifier_event_to_send_seconds", 0.99),
+            delays_ms=[d * 1000 for d in delays],
+            kafka_delays_ms=[d * 1000 for d in kafka_delays],
+        )
+    finally:
+        notifier.stop()
+        asyncio.run(clean_up(settings, tag, topics))
