@@ -37,6 +37,7 @@ class Accepted:
     task_id: str
     request_started: float  # epoch seconds
     accepted: float
+    trace_id: str | None = None  # the request's trace in Jaeger
 
 
 @dataclass(frozen=True)
@@ -134,7 +135,9 @@ class PipelineClient:
         if response.status_code != 202:
             raise BenchError(f"upload refused: HTTP {response.status_code} {response.text[:300]}")
         answer = response.json()
-        return Accepted(answer["id"], answer["task_id"], started, accepted)
+        return Accepted(
+            answer["id"], answer["task_id"], started, accepted, response.headers.get("x-trace-id")
+        )
 
     async def outcome(self, image_id: str, within: float) -> Outcome:
         """The Completed or Failed message of the image, waiting at most ``within`` s."""

@@ -7,11 +7,13 @@ and prints the ``timings`` of the events. Every upload is salted (a JPEG comment
 fresh id) so the results-by-content index never short-cuts the model. The worker's peak
 resident memory is read from ``/proc/<pid>/status`` (VmHWM) at the end.
 
-``--png-levels`` instead measures PNG encoding of a 6000x4000 cut-out and mask, Pillow's
-encoder against the processor's, at several levels, in this process.
+``--versus-bare N`` compares the worker's ``inference_ms`` with a bare ONNX Runtime run of
+the same image in this process, alternating. ``--png-levels`` measures PNG encoding of a
+6000x4000 cut-out and mask, Pillow's encoder against the processor's, in this process.
 
     .venv/bin/python -m bench.processor_pipeline --repeat 3
     .venv/bin/python -m bench.processor_pipeline --png-levels
+    .venv/bin/python -m bench.processor_pipeline --versus-bare 12
 """
 
 from __future__ import annotations
@@ -74,6 +76,66 @@ def vm_hwm_mb(pid: int) -> float:
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+async def versus_bare(rounds: int) -> None:
+    """A worker's ``inference_ms`` against a bare ONNX Runtime run of the same image,
+    alternating (worker, bare, worker, bare, ...) so both see the same machine load."""
+    import onnxruntime as ort
+
+    from services.processor.domain.tensors import InputSpec, to_model_input
+    from services.processor.models.configured import configured_cache, configured_registry
+    from services.processor.settings import ProcessorSettings
+
+    settings = CommonSettings()
+    spec = configured_registry(ProcessorSettings()).get(None)
+    path = configured_cache(ProcessorSettings(), settings).ensure(spec).path
+    bare = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = bare.get_inputs()[0].name
+    input_spec = InputSpec(1024, 1024, spec.mean, spec.std)
+    photos = {"astronaut": samples.photo("astronaut"), "coffee": samples.photo("coffee")}
+    inputs = {k: to_model_input(v, input_spec)[None] for k, v in photos.items()}
+    for x in inputs.values():
+        bare.run(None, {name: x})
+
+    topics = TopicNames(prefix=f"bench.proc.{uuid.uuid4().hex[:8]}.", partitions=1)
+    await create_topics(settings.kafka, project_topics(topics))
+    producer = create_producer(settings.kafka, "clearcut-bench")
+    await producer.start()
+    events = EventLog(settings, topics)
+    await events.start()
+    uploader = Uploader(s3_client(settings.s3), settings, producer, topics)
+    log = Path(tempfile.mkdtemp(prefix="processor-bench-")) / "worker.log"
+    worker = WorkerProcess(
+        topics, f"bench-processor-{uuid.uuid4().hex[:6]}", log, CLEARCUT_PROCESSOR_WARMUP_RUNS="2"
+    )
+    ours: list[float] = []
+    theirs: list[float] = []
+    try:
+        worker.start()
+        await worker.wait_ready()
+        for round_ in range(rounds):
+            photo = list(photos)[round_ % len(photos)]
+            data = samples.salted(samples.png(photos[photo]), uuid.uuid4().hex)
+            upload = await uploader.submit(data, "bench")
+            done = await events.completed(upload.image_id, within=900)
+            ours.append(done.timings.inference_ms)
+            started = time.perf_counter()
+            bare.run(None, {name: inputs[photo]})
+            theirs.append((time.perf_counter() - started) * 1000)
+    finally:
+        worker.stop()
+        await events.stop()
+        await producer.stop()
+    ratios = [a / b for a, b in zip(ours, theirs, strict=True)]
+    out(f"{rounds} images, alternating worker and bare ONNX Runtime")
+    out(f"worker inference_ms : median {statistics.median(ours):8.1f}  min {min(ours):8.1f}")
+    out(f"bare session.run ms : median {statistics.median(theirs):8.1f}  min {min(theirs):8.1f}")
+    out(
+        f"worker / bare: median of per-image ratios {statistics.median(ratios):.3f}, "
+        f"of medians {statistics.median(ours) / statistics.median(theirs):.3f}, "
+        f"of minimums {min(ours) / min(theirs):.3f}"
+    )
 
 
 async def breakdown(repeat: int) -> None:
@@ -159,8 +221,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3, help="runs per image")
     parser.add_argument("--png-levels", action="store_true", help="measure PNG levels instead")
+    parser.add_argument(
+        "--versus-bare", type=int, metavar="N", help="N images: worker against bare ONNX Runtime"
+    )
     args = parser.parse_args()
-    if args.png_levels:
+    if args.versus_bare:
+        asyncio.run(versus_bare(args.versus_bare))
+    elif args.png_levels:
         png_levels()
     else:
         asyncio.run(breakdown(args.repeat))

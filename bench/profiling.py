@@ -9,6 +9,7 @@ on the CPU most: self time (the innermost frame) and total time (anywhere in the
 from __future__ import annotations
 
 import contextlib
+import re
 import shutil
 import signal
 import subprocess
@@ -26,8 +27,17 @@ class HotFrame:
     total_share: float
 
 
+_LINE = re.compile(r"^(.*) \((.*?):\d+\)$")
+
+
+def function_of(frame: str) -> str:
+    """``name (file.py:12)`` as ``name (file.py)``: a function, whichever line was running."""
+    match = _LINE.match(frame)
+    return f"{match.group(1)} ({match.group(2)})" if match else frame
+
+
 def parse_collapsed(text: str) -> list[tuple[list[str], int]]:
-    """``frame;frame;... count`` lines as (frames outermost first, count)."""
+    """``frame;frame;... count`` lines as (functions outermost first, count)."""
     stacks = []
     for line in text.splitlines():
         line = line.strip()
@@ -36,7 +46,7 @@ def parse_collapsed(text: str) -> list[tuple[list[str], int]]:
         stack, _, count = line.rpartition(" ")
         if not stack or not count.isdigit():
             continue
-        stacks.append((stack.split(";"), int(count)))
+        stacks.append(([function_of(f) for f in stack.split(";")], int(count)))
     return stacks
 
 

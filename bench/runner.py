@@ -40,18 +40,22 @@ def chosen(name: str) -> list[str]:
     return [name]
 
 
-def size_of(name: str, options: RunOptions) -> int:
+def size_of(name: str, options: RunOptions, *, within_all: bool) -> int:
     scenario = SCENARIOS[name]
     if options.n is not None:
         return options.n
-    return scenario.quick_n if options.quick else scenario.default_n
+    if options.quick:
+        return scenario.quick_n
+    return scenario.all_n if within_all else scenario.default_n
 
 
-def command_of(name: str, options: RunOptions, n: int) -> str:
+def command_of(name: str, options: RunOptions, n: int, *, within_all: bool) -> str:
+    """The command that runs this scenario at this size alone (and how it was run)."""
     words = ["clearcut", "bench", name, "--n", str(n)]
     if options.profile:
         words.append("--profile")
-    return " ".join(words)
+    command = " ".join(words)
+    return f"{command} (within clearcut bench all)" if within_all else command
 
 
 def run(name: str, options: RunOptions, say: Callable[[str], None]) -> list[ScenarioResult]:
@@ -65,7 +69,7 @@ def run(name: str, options: RunOptions, say: Callable[[str], None]) -> list[Scen
     results = []
     began = time.monotonic()
     for scenario_name in names:
-        n = size_of(scenario_name, options)
+        n = size_of(scenario_name, options, within_all=len(names) > 1)
         say(f"== {scenario_name} (n = {n}): {SCENARIOS[scenario_name].what}")
         context = Context(
             pipeline, say, profile=options.profile, profiles_dir=options.out_dir / "profiles"
@@ -87,7 +91,7 @@ def run(name: str, options: RunOptions, say: Callable[[str], None]) -> list[Scen
                 )
             finally:
                 pipeline.ensure_up()  # a scenario that stopped a service puts it back
-        result.command = command_of(scenario_name, options, n)
+        result.command = command_of(scenario_name, options, n, within_all=len(names) > 1)
         result.started_at = started_at
         result.duration_s = round(time.monotonic() - started, 1)
         result.conditions = {"machine": machine, **sampler.report()}

@@ -83,11 +83,16 @@ async def _worker(url: str, clients: list[tuple[str, str]], pipe: Connection) ->
         if not done.is_set():
             failed.append(f"closed by the server: {ws.close_code}")
 
+    def serve() -> None:
+        """Answer "count" with the deliveries so far, until "stop"."""
+        while pipe.recv() != "stop":
+            pipe.send({"count": len(delays)})
+
     tasks = [asyncio.create_task(one(key, sub)) for key, sub in clients]
     check_settled()  # nothing to wait for when this worker got no clients
     await settled.wait()
     pipe.send({"ready": ready, "failed": failed[:5], "failures": len(failed)})
-    await loop.run_in_executor(None, pipe.recv)  # wait for "stop"
+    await loop.run_in_executor(None, serve)
     done.set()
     for task in tasks:
         task.cancel()
@@ -152,6 +157,12 @@ class Workers:
         reports = [p.recv() for p in self.pipes]
         examples = [e for r in reports for e in r["failed"]]
         return sum(r["ready"] for r in reports), sum(r["failures"] for r in reports), examples
+
+    def received(self) -> int:
+        """Deliveries the workers have received so far."""
+        for pipe in self.pipes:
+            pipe.send("count")
+        return sum(int(pipe.recv()["count"]) for pipe in self.pipes)
 
     def stop(self) -> tuple[list[float], int]:
         for pipe in self.pipes:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import httpx
+
 from bench.client import PipelineClient
 from bench.measures import (
     OVERHEAD_PART_HELP,
@@ -24,9 +26,11 @@ from bench.photos import fresh_jpeg, photos
 from bench.results import Plot, ScenarioResult, Series, Table, Target, cdf
 from bench.scenarios.context import Context
 from bench.stats import percentile, summarise
+from bench.traces import GAPS, OVERHEAD_GAPS, IncompleteTrace, fetch_trace, journey_gaps
 
 TITLE = "Pipeline overhead: upload request to websocket notification, minus compute"
 OUTCOME_WITHIN = 300.0
+HOPS = "between the compute stages: executor hand-offs, waiting for a thread"
 
 
 def run(ctx: Context, n: int) -> ScenarioResult:
@@ -64,6 +68,9 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
                         raw.append(
                             {
                                 "photo": name,
+                                "trace_id": accepted.trace_id,
+                                "request_started": accepted.request_started,
+                                "received": outcome.received,
                                 "bytes": len(body),
                                 "image_id": accepted.image_id,
                                 "end_to_end_ms": sample.end_to_end_ms,
@@ -79,11 +86,37 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
                         f"  round {round_ + 1}/{n}: overhead "
                         + ", ".join(f"{k} {v[-1].overhead_ms:.0f} ms" for k, v in samples.items())
                     )
-    return _result(ctx, n, samples, raw, lag)
+    gaps = await _trace_gaps(pipeline.settings.telemetry.query_url, raw, ctx)
+    return _result(ctx, n, samples, raw, lag, gaps)
+
+
+async def _trace_gaps(
+    query_url: str, raw: list[dict[str, Any]], ctx: Context
+) -> list[dict[str, float]]:
+    """The intervals of each upload's trace (uploads whose trace is incomplete are left out)."""
+    found = []
+    for sample in raw:
+        if not sample["trace_id"]:
+            continue
+        try:
+            spans = await fetch_trace(query_url, sample["trace_id"])
+            gaps = journey_gaps(spans, sample["request_started"], sample["received"])
+        except (IncompleteTrace, httpx.HTTPError) as exc:
+            ctx.say(f"  trace {sample['trace_id']}: {exc}")
+            continue
+        gaps["compute_hops"] = gaps["compute"] - sample["compute_ms"]
+        sample["trace_gaps_ms"] = gaps
+        found.append(gaps)
+    return found
 
 
 def _result(
-    ctx: Context, n: int, samples: dict[str, list[Overhead]], raw: list[dict[str, Any]], lag: int
+    ctx: Context,
+    n: int,
+    samples: dict[str, list[Overhead]],
+    raw: list[dict[str, Any]],
+    lag: int,
+    gaps: list[dict[str, float]],
 ) -> ScenarioResult:
     everything = [s for series in samples.values() for s in series]
     overall = summarise([s.overhead_ms for s in everything])
@@ -213,9 +246,28 @@ def _result(
                 ["stage", *samples],
                 stage_rows,
             ),
+            _trace_table(gaps, len(everything)),
             *ctx.profile_tables,
         ],
         plots=plots,
         notes=notes,
         data={"samples": raw},
+    )
+
+
+def _trace_table(gaps: list[dict[str, float]], uploads: int) -> Table:
+    """Median and p99 of each interval of the uploads' traces (compute's hops apart)."""
+    rows: list[list[Any]] = []
+    if gaps:
+        for name in [*OVERHEAD_GAPS, "compute_hops"]:
+            values = [g[name] for g in gaps]
+            what = GAPS.get(name, HOPS)
+            rows.append([name, percentile(values, 50), percentile(values, 99), what])
+        total = [sum(g[name] for name in OVERHEAD_GAPS) + g["compute_hops"] for g in gaps]
+        rows.append(["overhead (sum)", percentile(total, 50), percentile(total, 99), ""])
+    return Table(
+        f"Where the overhead goes, from the uploads' traces in Jaeger ({len(gaps)} of "
+        f"{uploads} traces complete; ms)",
+        ["interval", "p50", "p99", "what"],
+        rows,
     )

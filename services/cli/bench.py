@@ -6,6 +6,7 @@ part of the services); it is imported only when the command runs.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import logging
 import sys
@@ -70,7 +71,7 @@ def bench(
         raise typer.BadParameter("--n sizes one scenario; use --quick with all", param_hint="--n")
     options = runner.RunOptions(n=n, quick=quick, profile=profile)
     if out is not None:
-        options = runner.RunOptions(n=n, quick=quick, profile=profile, out_dir=out)
+        options = dataclasses.replace(options, out_dir=out)
     try:
         runner.chosen(scenario)
     except runner.UnknownScenario as exc:

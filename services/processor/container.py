@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -18,10 +19,11 @@ from aiokafka import AIOKafkaProducer
 from services.common.kafka.producer import EventPublisher, create_producer
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
-from services.processor.adapters.blobstore import MinioBlobStore, RetryPolicy
+from services.processor.adapters.blobstore import MinioBlobStore, RetryPolicy, StoreError
 from services.processor.adapters.events import DeadLetters, Publisher, RetryingPublisher
 from services.processor.adapters.s3client import s3_client
 from services.processor.adapters.state import ProcessorState
+from services.processor.domain.task import ATTEMPTS_PREFIX
 from services.processor.metrics import ProcessorMetrics
 from services.processor.models.configured import configured_cache, configured_registry
 from services.processor.models.registry import ModelSpec
@@ -79,6 +81,7 @@ class Processor:
         self._pipeline = self.make_pipeline(RetryingPublisher(publisher, retry_policy(settings)))
         self._dead_letters = DeadLetters(producer, common.topics.dlq, settings.app_id)
         await self.store.ensure_bucket(settings.state_bucket)
+        await self._expire_attempt_counters()
         await producer.start()
         session = await self.models.get(None)
         self.report_model(session)
@@ -91,6 +94,15 @@ class Processor:
             session.provider.value,
             session.max_batch,
         )
+
+    async def _expire_attempt_counters(self) -> None:
+        """Attempt counters matter while a task can still be redelivered: the topic's
+        retention. Older ones are deleted by the store itself."""
+        days = max(1, math.ceil(self.common.topics.retention_ms / 86_400_000))
+        try:
+            await self.store.expire(self.settings.state_bucket, ATTEMPTS_PREFIX, days)
+        except StoreError as exc:
+            logger.warning("attempt counters will not expire: %s", exc)
 
     def report_model(self, session: LoadedModel) -> None:
         self.metrics.model_info.labels(

@@ -17,8 +17,9 @@ from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 from minio import Minio
-from minio.commonconfig import CopySource
+from minio.commonconfig import ENABLED, CopySource, Filter
 from minio.error import MinioException, S3Error
+from minio.lifecycleconfig import Expiration, LifecycleConfig, Rule
 from tenacity import (
     AsyncRetrying,
     retry_if_exception,
@@ -162,6 +163,19 @@ class MinioBlobStore:
                         raise
 
         await self._call(f"ensure bucket {bucket}", ensure)
+
+    async def expire(self, bucket: str, prefix: str, days: int) -> None:
+        """Have the store delete objects under ``prefix`` after ``days`` (a lifecycle rule)."""
+        rule = Rule(
+            ENABLED,
+            rule_filter=Filter(prefix=prefix),
+            rule_id=f"expire-{prefix.strip('/').replace('/', '-') or 'all'}",
+            expiration=Expiration(days=days),
+        )
+        await self._call(
+            f"set lifecycle of {bucket}",
+            lambda: self._client.set_bucket_lifecycle(bucket, LifecycleConfig([rule])),
+        )
 
     async def reachable(self, bucket: str) -> bool:
         """One quick call without retries, for readiness probes."""

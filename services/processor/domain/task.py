@@ -59,8 +59,11 @@ def content_key(upload: ImageUploaded, model_sha256: str) -> str:
     )
 
 
+ATTEMPTS_PREFIX = "attempts/"
+
+
 def attempt_key(upload: ImageUploaded) -> str:
-    return f"attempts/{upload.task_id}"
+    return f"{ATTEMPTS_PREFIX}{upload.task_id}"
 
 
 def split_repeats(keys: Sequence[str]) -> tuple[list[int], list[int]]:

@@ -291,7 +291,6 @@ async def test_a_6000_by_4000_photo_stays_within_the_memory_bound(
     # and buffers, plus 30 bytes per pixel of the image being processed.
     bound = worker.ready_peak_mb + 256 + 30 * 6000 * 4000 / 2**20
     assert worker.peak_memory_mb() <= bound
-    assert done.timings.encode_ms < done.timings.inference_ms, "encoding must not dominate"
 
 
 async def test_greyscale_completes(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import pytest
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import RecordsToDelete
 
 from schemas import Event
@@ -185,16 +185,26 @@ async def test_topics_cut_by_retention_make_a_rebuild_refuse(live: Live, unique:
     events, distinct = histories(f"rb-{unique}", 5)
     await live.publish(events)
     await live.wait_applied(distinct)
+    # Keys spread images over partitions: cut one that holds records.
+    topic = live.common.topics.uploaded
+    probe = AIOKafkaConsumer(bootstrap_servers=live.common.kafka.bootstrap_servers)
+    await probe.start()
+    try:
+        parts = [TopicPartition(topic, p) for p in range(live.common.topics.partitions)]
+        probe.assign(parts)
+        ends = await probe.end_offsets(parts)
+    finally:
+        await probe.stop()
+    cut = next(tp for tp in parts if ends[tp] > 0)
     admin = admin_client(live.common.kafka)
     await admin.start()
     try:
-        await admin.delete_records(
-            {TopicPartition(live.common.topics.uploaded, 0): RecordsToDelete(before_offset=1)}
-        )
+        await admin.delete_records({cut: RecordsToDelete(before_offset=1)})
     finally:
         await admin.close()
     before = await live.dump()
-    with pytest.raises(RebuildError, match=r"no longer start at offset 0 .*image\.uploaded\[0\]"):
+    pattern = rf"no longer start at offset 0 .*image\.uploaded\[{cut.partition}\]"
+    with pytest.raises(RebuildError, match=pattern):
         await rebuild_read_model(live.common)
     assert await live.dump() == before
 

@@ -23,10 +23,17 @@ from services.processor.metrics import ProcessorMetrics
 from services.processor.models.registry import Registry
 from services.processor.pipeline import BatchPipeline, PipelineConfig
 from services.processor.runtime.pool import ModelPool
+from tests.unit.processor import samples
 
 ORIGINALS = "originals"
 RESULTS = "results"
 STATE = "state"
+
+
+def random_photo(seed: int) -> bytes:
+    """A small, bright (never black) PNG of random pixels."""
+    rng = np.random.default_rng(seed)
+    return samples.png(rng.integers(40, 255, size=(24, 32, 3), dtype=np.uint8))
 
 
 class FakeStore:

@@ -14,8 +14,7 @@ from services.processor.adapters.events import BrokerUnavailable, RawMessage
 from services.processor.batches import BatchHandler
 from services.processor.lifecycle import BatchGate
 from tests.integration.conftest import EXAMPLES, uploaded_event
-from tests.unit.processor.fakes import Harness
-from tests.unit.processor.test_pipeline import _photo
+from tests.unit.processor.fakes import Harness, random_photo
 
 COMPLETED = EXAMPLES / "ProcessingCompleted.json"
 
@@ -46,7 +45,7 @@ def _raw(offset: int, value: bytes | None, headers: Sequence[tuple[str, bytes]])
 
 
 def _good(harness: Harness) -> RawMessage:
-    record = encode(harness.upload(_photo(offset := 1)), "/tests")
+    record = encode(harness.upload(random_photo(offset := 1)), "/tests")
     return _raw(offset, record.value, record.headers)
 
 

@@ -20,7 +20,7 @@ from schemas.values import FailureReason, ResultKind
 from services.processor.adapters.events import BrokerUnavailable
 from services.processor.taskrun import Inbound
 from tests.unit.processor import samples
-from tests.unit.processor.fakes import ORIGINALS, RESULTS, Harness
+from tests.unit.processor.fakes import ORIGINALS, RESULTS, Harness, random_photo
 
 
 @pytest.fixture
@@ -34,13 +34,11 @@ def _inbound(*uploads: ImageUploaded) -> list[Inbound]:
     return [Inbound(u, [], datetime.now(UTC)) for u in uploads]
 
 
-def _photo(seed: int) -> bytes:
-    rng = np.random.default_rng(seed)
-    return samples.png(rng.integers(40, 255, size=(24, 32, 3), dtype=np.uint8))
-
-
 async def test_a_batch_completes_with_results_under_the_task(harness: Harness) -> None:
-    first, second = harness.upload(_photo(1)), harness.upload(_photo(2), output_format="webp")
+    first, second = (
+        harness.upload(random_photo(1)),
+        harness.upload(random_photo(2), output_format="webp"),
+    )
     await harness.pipeline.process(_inbound(first, second))
 
     assert [type(e) for e in harness.publisher.of(object, first.image_id)] == [
@@ -67,7 +65,7 @@ async def test_a_batch_completes_with_results_under_the_task(harness: Harness) -
 
 
 async def test_one_bad_image_fails_alone(harness: Harness) -> None:
-    bad, good = harness.upload(b"\x89PNG\r\n\x1a\n not really"), harness.upload(_photo(3))
+    bad, good = harness.upload(b"\x89PNG\r\n\x1a\n not really"), harness.upload(random_photo(3))
     await harness.pipeline.process(_inbound(bad, good))
     (failed,) = harness.publisher.of(ProcessingFailed, bad.image_id)
     assert failed.reason is FailureReason.IMAGE_UNDECODABLE
@@ -80,7 +78,7 @@ async def test_one_bad_image_fails_alone(harness: Harness) -> None:
 async def test_missing_original_is_final_and_unreachable_store_retriable(
     harness: Harness,
 ) -> None:
-    missing, flaky = harness.upload(_photo(4)), harness.upload(_photo(5))
+    missing, flaky = harness.upload(random_photo(4)), harness.upload(random_photo(5))
     del harness.store.objects[ORIGINALS, missing.original.key]
     harness.store.unavailable.add((ORIGINALS, flaky.original.key))
     await harness.pipeline.process(_inbound(missing, flaky))
@@ -91,7 +89,7 @@ async def test_missing_original_is_final_and_unreachable_store_retriable(
 
 
 async def test_unknown_model_fails_before_starting(harness: Harness) -> None:
-    upload = harness.upload(_photo(6), model="no-such-model")
+    upload = harness.upload(random_photo(6), model="no-such-model")
     await harness.pipeline.process(_inbound(upload))
     assert not harness.publisher.of(ProcessingStarted)
     (failed,) = harness.publisher.of(ProcessingFailed)
@@ -99,7 +97,7 @@ async def test_unknown_model_fails_before_starting(harness: Harness) -> None:
 
 
 async def test_a_named_model_is_used(harness: Harness) -> None:
-    upload = harness.upload(_photo(6), model="other-model")
+    upload = harness.upload(random_photo(6), model="other-model")
     await harness.pipeline.process(_inbound(upload))
     (done,) = harness.publisher.of(ProcessingCompleted)
     assert done.model.name == "other-model"
@@ -108,7 +106,7 @@ async def test_a_named_model_is_used(harness: Harness) -> None:
 
 
 async def test_same_bytes_and_model_reuse_results_without_inference(harness: Harness) -> None:
-    data = _photo(7)
+    data = random_photo(7)
     first, again = harness.upload(data), harness.upload(data)
     await harness.pipeline.process(_inbound(first))
     await harness.pipeline.process(_inbound(again))
@@ -124,14 +122,14 @@ async def test_same_bytes_and_model_reuse_results_without_inference(harness: Har
 
 
 async def test_other_options_do_not_reuse(harness: Harness) -> None:
-    data = _photo(8)
+    data = random_photo(8)
     await harness.pipeline.process(_inbound(harness.upload(data)))
     await harness.pipeline.process(_inbound(harness.upload(data, background="#00ff00")))
     assert harness.models["default-model"].batches == [1, 1]
 
 
 async def test_repeats_within_one_batch_run_once(harness: Harness) -> None:
-    data = _photo(9)
+    data = random_photo(9)
     uploads = [harness.upload(data) for _ in range(3)]
     await harness.pipeline.process(_inbound(*uploads))
     assert harness.models["default-model"].batches == [1]
@@ -142,7 +140,7 @@ async def test_repeats_within_one_batch_run_once(harness: Harness) -> None:
 
 
 async def test_stale_index_runs_the_model_again(harness: Harness) -> None:
-    data = _photo(10)
+    data = random_photo(10)
     first = harness.upload(data)
     await harness.pipeline.process(_inbound(first))
     for result in harness.publisher.of(ProcessingCompleted)[0].results:
@@ -155,7 +153,7 @@ async def test_stale_index_runs_the_model_again(harness: Harness) -> None:
 
 
 async def test_redelivered_task_counts_its_attempt(harness: Harness) -> None:
-    upload = harness.upload(_photo(11))
+    upload = harness.upload(random_photo(11))
     await harness.pipeline.process(_inbound(upload))
     await harness.pipeline.process(_inbound(upload))
     attempts = [e.attempt for e in harness.publisher.of(ProcessingStarted)]
@@ -169,7 +167,7 @@ async def test_batches_follow_the_model_limit_and_isolate_a_breaking_image() -> 
     harness = Harness(max_batch=2, reuse=False)
     try:
         black = samples.png(np.zeros((8, 8, 3), np.uint8))
-        uploads = [harness.upload(_photo(20 + i)) for i in range(3)] + [harness.upload(black)]
+        uploads = [harness.upload(random_photo(20 + i)) for i in range(3)] + [harness.upload(black)]
         await harness.pipeline.process(_inbound(*uploads))
         model = harness.models["default-model"]
         # [a, b] runs as a batch; [c, black] fails as a batch, then c runs alone.
@@ -189,4 +187,4 @@ async def test_an_unavailable_broker_escapes_so_the_batch_is_not_acknowledged(
 ) -> None:
     harness.publisher.broken = True
     with pytest.raises(BrokerUnavailable):
-        await harness.pipeline.process(_inbound(harness.upload(_photo(12))))
+        await harness.pipeline.process(_inbound(harness.upload(random_photo(12))))

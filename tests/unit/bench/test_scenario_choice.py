@@ -1,0 +1,36 @@
+"""Which scenarios a command runs, and at what size."""
+
+from __future__ import annotations
+
+import pytest
+
+from bench.runner import RunOptions, UnknownScenario, chosen, command_of, size_of
+from bench.scenarios import ORDER, SCENARIOS
+
+
+def test_all_runs_every_scenario_in_order() -> None:
+    assert chosen("all") == ORDER
+    assert ORDER == ["overhead", "parity", "burst", "ingest", "fanout", "peer", "scale"]
+    assert chosen("burst") == ["burst"]
+    with pytest.raises(UnknownScenario, match="choose one of overhead"):
+        chosen("speed")
+
+
+def test_sizes_full_within_all_quick_and_explicit() -> None:
+    burst = SCENARIOS["burst"]
+    assert size_of("burst", RunOptions(), within_all=False) == burst.default_n == 50
+    assert size_of("scale", RunOptions(), within_all=True) == SCENARIOS["scale"].all_n
+    assert size_of("burst", RunOptions(quick=True), within_all=True) == burst.quick_n
+    assert size_of("burst", RunOptions(n=7), within_all=False) == 7
+
+
+def test_every_scenario_is_smaller_when_quick() -> None:
+    for scenario in SCENARIOS.values():
+        assert scenario.quick_n < scenario.all_n <= scenario.default_n
+
+
+def test_the_recorded_command_reruns_the_scenario_alone() -> None:
+    assert command_of("peer", RunOptions(), 6, within_all=False) == "clearcut bench peer --n 6"
+    assert command_of("peer", RunOptions(profile=True), 6, within_all=True) == (
+        "clearcut bench peer --n 6 --profile (within clearcut bench all)"
+    )
