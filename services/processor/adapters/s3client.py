@@ -5,6 +5,7 @@ from __future__ import annotations
 import urllib3
 from minio import Minio
 
+from services.common.s3 import minio_client
 from services.common.settings import S3Settings
 
 
@@ -16,11 +17,4 @@ def s3_client(s3: S3Settings, *, connect_timeout: float = 3.0, read_timeout: flo
         maxsize=32,
         retries=urllib3.Retry(total=0, connect=0, read=0, redirect=0, raise_on_status=False),
     )
-    return Minio(
-        s3.endpoint,
-        access_key=s3.access_key,
-        secret_key=s3.secret_key.get_secret_value(),
-        secure=s3.secure,
-        region=s3.region,
-        http_client=http,
-    )
+    return minio_client(s3, http_client=http)

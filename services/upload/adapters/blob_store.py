@@ -18,6 +18,7 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException, S3Error
 
+from services.common.s3 import minio_client
 from services.common.settings import S3Settings
 from services.upload.adapters.errors import BlobNotFound, Unavailable
 from services.upload.ports import BlobStream
@@ -35,14 +36,7 @@ def create_minio(s3: S3Settings, max_connections: int) -> Minio:
         timeout=urllib3.Timeout(connect=2.0, read=30.0),
         retries=urllib3.Retry(total=2, backoff_factor=0.2, status_forcelist=[500, 502, 503, 504]),
     )
-    return Minio(
-        s3.endpoint,
-        access_key=s3.access_key,
-        secret_key=s3.secret_key.get_secret_value(),
-        secure=s3.secure,
-        region=s3.region,
-        http_client=http,
-    )
+    return minio_client(s3, http_client=http)
 
 
 class MinioBlobStore:
