@@ -1,10 +1,10 @@
 """The conditions of a run on a shared machine: the machine, its load, and who else used it.
 
 ``LoadSampler`` reads ``/proc`` every couple of seconds while a scenario runs and charges
-each process's CPU time to a category: the bench itself (and everything it started), the
-pipeline's services, the stack (Kafka, MinIO, PostgreSQL, Jaeger), or ``other`` — work
-that is not ours and competes for the same cores. The pure functions below turn the
-samples into a report.
+each process's CPU time to a category: the bench itself (and everything it started), each
+of the pipeline's services and of the stack's components (Kafka, MinIO, PostgreSQL,
+Jaeger) by name, or ``other`` — work that is not ours and competes for the same cores. The
+pure functions below turn the samples into a report.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 PROC = Path("/proc")
-BENCH, PIPELINE, STACK, OTHER = "bench", "pipeline", "stack", "other"
+BENCH, OTHER = "bench", "other"
 # Other processes below this share of one core are not named in the report.
 NAMED_ABOVE_PERCENT = 5.0
 
@@ -81,7 +81,8 @@ class CpuTally:
 
 
 def load_report(loads: list[float], tally: CpuTally, wall_seconds: float) -> dict[str, Any]:
-    """Load average figures and CPU use per category, in % of one core over the run."""
+    """Load average figures and CPU use per category (largest first), in % of one core over
+    the run."""
     if not loads or wall_seconds <= 0:
         return {}
     percent = {k: 100.0 * v / wall_seconds for k, v in tally.by_category().items()}
@@ -101,7 +102,10 @@ def load_report(loads: list[float], tally: CpuTally, wall_seconds: float) -> dic
             "max": max(loads),
             "samples": len(loads),
         },
-        "cpu_percent": {c: round(percent.get(c, 0.0), 1) for c in (BENCH, PIPELINE, STACK, OTHER)},
+        "cpu_percent": {
+            category: round(share, 1)
+            for category, share in sorted(percent.items(), key=lambda item: -item[1])
+        },
         "others_cpu_percent": round(percent.get(OTHER, 0.0), 1),
         "alongside": [
             {"command": command, "cpu_percent": round(share, 1)}

@@ -91,14 +91,19 @@ class Pipeline:
         return self.service(name).process.pid()
 
     def roots(self) -> dict[str, set[int]]:
-        """Pids of the pipeline's services (and extra processors) and of the stack."""
-        pipeline = {pid for s in services(self.settings) if (pid := s.process.pid()) is not None}
+        """Pids of the pipeline's services, extra processors and the stack, by name."""
+        roots: dict[str, set[int]] = {}
+        for service in services(self.settings):
+            if (pid := service.process.pid()) is not None:
+                roots[service.spec.name] = {pid}
         for pid_file in (self.settings.paths.home / "run").glob(f"{EXTRA_PROCESSOR}-*.pid"):
             extra = ManagedProcess(pid_file.stem, pid_file, pid_file.with_suffix(".log")).pid()
             if extra is not None:
-                pipeline.add(extra)
-        stack = {pid for c in components(self.settings) if (pid := c.process.pid()) is not None}
-        return {"pipeline": pipeline, "stack": stack}
+                roots[pid_file.stem] = {extra}
+        for component in components(self.settings):
+            if (pid := component.process.pid()) is not None:
+                roots[component.name] = {pid}
+        return roots
 
     # -- the processor's consumer group -------------------------------------------------
 

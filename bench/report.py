@@ -99,6 +99,10 @@ def render_result(result: ScenarioResult) -> str:
         + ", ".join(f"{k} = {_cell(v)}" for k, v in result.params.items())
     )
     lines += ["", f"Conditions: {conditions_text(result.conditions)}", ""]
+    cpu = result.conditions.get("cpu_percent", {})
+    if cpu:
+        busy = ", ".join(f"{name} {fmt(share)}" for name, share in cpu.items() if share >= 1)
+        lines += [f"CPU by process (% of one core, mean over the run): {busy}.", ""]
     if result.targets:
         lines += [markdown_table(["target", "measured", "bar", ""], target_rows(result.targets))]
         lines.append("")

@@ -53,10 +53,17 @@ class Series:
     style: str = "line"  # line, step, scatter, bar
 
 
-def cdf(label: str, values: list[float]) -> Series:
-    """A cumulative distribution: sorted values against the fraction at or below each."""
+def cdf(label: str, values: list[float], points: int = 500) -> Series:
+    """A cumulative distribution: sorted values against the fraction at or below each (at
+    most ``points`` of them, evenly spaced in rank)."""
     ordered = sorted(values)
-    return Series(label, ordered, [(i + 1) / len(ordered) for i in range(len(ordered))], "step")
+    count = len(ordered)
+    ranks = (
+        range(count)
+        if count <= points
+        else sorted({i * (count - 1) // (points - 1) for i in range(points)})
+    )
+    return Series(label, [ordered[i] for i in ranks], [(i + 1) / count for i in ranks], "step")
 
 
 @dataclass(frozen=True)
@@ -89,8 +96,9 @@ class ScenarioResult:
     files: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        """Everything, as JSON-ready data (NaN becomes null)."""
+        """Everything but the plots (drawn from ``data``), as JSON-ready data (NaN: null)."""
         body = asdict(self)
+        body.pop("plots")
         body["targets"] = [dict(asdict(t), met=t.met, bar=t.bar) for t in self.targets]
         cleaned: dict[str, Any] = _clean(body)
         return cleaned

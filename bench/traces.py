@@ -23,8 +23,10 @@ GAPS = {
     "ImageUploaded is handed to the producer",
     "kafka_to_processor": "ImageUploaded produced until the processor's task starts "
     "(broker, consumer fetch, batching)",
-    "task_to_download": "task start until the download starts: attempt counter, "
-    "ProcessingStarted published, results-by-content lookup",
+    "task_to_started": "task start until ProcessingStarted is handed to the producer: the "
+    "attempt counter read and written in the object store",
+    "started_to_download": "ProcessingStarted acknowledged by the broker, then the "
+    "results-by-content lookup in the object store, until the download starts",
     "download": "original fetched from the object store",
     "compute": "decode, preprocess, inference, postprocess, encode, and the hops between them",
     "result_upload": "cut-out and mask stored, content index written",
@@ -78,6 +80,7 @@ def journey_gaps(spans: list[Span], request_started: float, received: float) -> 
     api = _find(spans, "upload", "POST /v1/images")
     published = _find(spans, "upload", "image.uploaded send")
     task = _find(spans, "processor", "processor.task")
+    started = _find(spans, "processor", "image.processing.started send")
     download = _find(spans, "processor", "processor.download")
     result_upload = _find(spans, "processor", "processor.upload")
     completed = _find(spans, "processor", "image.processing.completed send")
@@ -87,6 +90,7 @@ def journey_gaps(spans: list[Span], request_started: float, received: float) -> 
         api.start,
         published.start,
         task.start,
+        started.start,
         download.start,
         download.end,
         result_upload.start,
@@ -98,20 +102,22 @@ def journey_gaps(spans: list[Span], request_started: float, received: float) -> 
     return {name: (edges[i + 1] - edges[i]) * 1000.0 for i, name in enumerate(GAPS)}
 
 
-async def fetch_trace(query_url: str, trace_id: str, within: float = 30.0) -> list[Span]:
-    """The trace's spans once the notifier's Completed span has arrived in Jaeger."""
+async def journey_from_jaeger(
+    query_url: str, trace_id: str, request_started: float, received: float, within: float = 30.0
+) -> dict[str, float]:
+    """``journey_gaps`` of the trace, once Jaeger has every span it needs (spans arrive in
+    batches from each service, the processor's task span only after the task's end)."""
     deadline = time.monotonic() + within
+    problem = "not found"
     async with httpx.AsyncClient(base_url=query_url, timeout=10) as http:
         while True:
             response = await http.get(f"/api/traces/{trace_id}")
             if response.status_code == 200:
                 for trace in response.json().get("data") or []:
-                    spans = spans_of(trace)
-                    if any(
-                        s.service == "notifier" and s.operation.endswith("completed process")
-                        for s in spans
-                    ):
-                        return spans
+                    try:
+                        return journey_gaps(spans_of(trace), request_started, received)
+                    except IncompleteTrace as exc:
+                        problem = str(exc)
             if time.monotonic() >= deadline:
-                raise IncompleteTrace(f"trace {trace_id} incomplete after {within:.0f} s")
+                raise IncompleteTrace(f"trace {trace_id} after {within:.0f} s: {problem}")
             await asyncio.sleep(1.0)

@@ -25,51 +25,63 @@ class Scenario:
         return run
 
 
-SCENARIOS = {
-    s.name: s
-    for s in (
-        Scenario(
-            "overhead",
-            "sequential uploads, end to end minus compute",
-            "uploads per photo",
-            20,
-            12,
-            3,
-        ),
-        Scenario(
-            "parity",
-            "processor inference path vs a bare ONNX Runtime loop",
-            "rounds",
-            10,
-            8,
-            3,
-        ),
-        Scenario("burst", "N uploads at once vs the bare-loop throughput", "uploads", 50, 50, 8),
-        Scenario(
-            "ingest",
-            "upload API alone, several concurrency levels",
-            "requests per level",
-            200,
-            150,
-            30,
-        ),
-        Scenario(
-            "fanout",
-            "websocket subscribers: delay and notifier memory",
-            "largest subscriber count",
-            10_000,
-            10_000,
-            1_000,
-        ),
-        Scenario("peer", "the same photos through rembg, interleaved", "photos", 10, 6, 2),
-        Scenario(
-            "scale",
-            "the burst with 1x2, 1x1 and 2x1 processor threads",
-            "uploads per burst",
-            50,
-            16,
-            6,
-        ),
-    )
-}
+_ALL = (
+    Scenario(
+        "overhead",
+        "sequential uploads, end to end minus compute",
+        "uploads per photo",
+        default_n=20,
+        all_n=10,
+        quick_n=3,
+    ),
+    Scenario(
+        "parity",
+        "processor inference path vs a bare ONNX Runtime loop",
+        "rounds",
+        default_n=10,
+        all_n=6,
+        quick_n=3,
+    ),
+    Scenario(
+        "burst",
+        "N uploads at once vs the bare-loop throughput",
+        "uploads",
+        default_n=50,
+        all_n=50,
+        quick_n=8,
+    ),
+    Scenario(
+        "ingest",
+        "upload API alone, several concurrency levels",
+        "requests per level",
+        default_n=200,
+        all_n=150,
+        quick_n=30,
+    ),
+    Scenario(
+        "fanout",
+        "websocket subscribers: delay and notifier memory",
+        "largest subscriber count",
+        default_n=10_000,
+        all_n=10_000,
+        quick_n=1_000,
+    ),
+    Scenario(
+        "peer",
+        "the same photos through rembg, interleaved",
+        "photos",
+        default_n=10,
+        all_n=6,
+        quick_n=2,
+    ),
+    Scenario(
+        "scale",
+        "the burst with 1x2, 1x1 and 2x1 processor threads",
+        "uploads per burst",
+        default_n=50,
+        all_n=15,
+        quick_n=6,
+    ),
+)
+SCENARIOS = {s.name: s for s in _ALL}
 ORDER = list(SCENARIOS)

@@ -25,7 +25,7 @@ def run(ctx: Context, n: int) -> ScenarioResult:
 async def _run(ctx: Context, n: int) -> ScenarioResult:
     bare = bare_throughput(ctx)
     lag = await ctx.pipeline.wait_drained(within=180)
-    with ctx.profiled(["processor"], "burst"):
+    with ctx.profiled(["processor", "projector", "notifier"], "burst"):
         outcome = await burst(ctx, n)
     return _result(ctx, n, outcome, bare.per_second, lag)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from bench import roundtrips
 from bench.client import PipelineClient
 from bench.measures import (
     OVERHEAD_PART_HELP,
@@ -26,7 +27,7 @@ from bench.photos import fresh_jpeg, photos
 from bench.results import Plot, ScenarioResult, Series, Table, Target, cdf
 from bench.scenarios.context import Context
 from bench.stats import percentile, summarise
-from bench.traces import GAPS, OVERHEAD_GAPS, IncompleteTrace, fetch_trace, journey_gaps
+from bench.traces import GAPS, OVERHEAD_GAPS, IncompleteTrace, journey_from_jaeger
 
 TITLE = "Pipeline overhead: upload request to websocket notification, minus compute"
 OUTCOME_WITHIN = 300.0
@@ -87,7 +88,9 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
                         + ", ".join(f"{k} {v[-1].overhead_ms:.0f} ms" for k, v in samples.items())
                     )
     gaps = await _trace_gaps(pipeline.settings.telemetry.query_url, raw, ctx)
-    return _result(ctx, n, samples, raw, lag, gaps)
+    ctx.say("  round trips to the object store and the broker, alone")
+    trips = await roundtrips.measure(pipeline.settings)
+    return _result(ctx, n, samples, raw, lag, gaps, trips)
 
 
 async def _trace_gaps(
@@ -99,8 +102,9 @@ async def _trace_gaps(
         if not sample["trace_id"]:
             continue
         try:
-            spans = await fetch_trace(query_url, sample["trace_id"])
-            gaps = journey_gaps(spans, sample["request_started"], sample["received"])
+            gaps = await journey_from_jaeger(
+                query_url, sample["trace_id"], sample["request_started"], sample["received"]
+            )
         except (IncompleteTrace, httpx.HTTPError) as exc:
             ctx.say(f"  trace {sample['trace_id']}: {exc}")
             continue
@@ -117,6 +121,7 @@ def _result(
     raw: list[dict[str, Any]],
     lag: int,
     gaps: list[dict[str, float]],
+    trips: dict[str, list[float]],
 ) -> ScenarioResult:
     everything = [s for series in samples.values() for s in series]
     overall = summarise([s.overhead_ms for s in everything])
@@ -247,11 +252,16 @@ def _result(
                 stage_rows,
             ),
             _trace_table(gaps, len(everything)),
+            Table(
+                "Round trips to the stack, measured alone right after (ms)",
+                ["call", "p50", "p95", "calls"],
+                roundtrips.table_rows(trips),
+            ),
             *ctx.profile_tables,
         ],
         plots=plots,
         notes=notes,
-        data={"samples": raw},
+        data={"samples": raw, "round_trips_ms": trips},
     )
 
 

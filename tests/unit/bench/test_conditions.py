@@ -7,8 +7,6 @@ import pytest
 from bench.conditions import (
     BENCH,
     OTHER,
-    PIPELINE,
-    STACK,
     CpuTally,
     categorise,
     load_report,
@@ -34,14 +32,14 @@ def test_processes_belong_to_their_nearest_known_ancestor() -> None:
         400: 1,  # someone's test run
         401: 400,
     }
-    roots = {BENCH: {100}, PIPELINE: {200}, STACK: {300}}
+    roots = {BENCH: {100}, "processor": {200}, "postgres": {300}}
     assert categorise(parents, roots) == {
         100: BENCH,
         101: BENCH,
         102: BENCH,
-        200: PIPELINE,
-        300: STACK,
-        301: STACK,
+        200: "processor",
+        300: "postgres",
+        301: "postgres",
         400: OTHER,
         401: OTHER,
     }
@@ -52,11 +50,12 @@ def test_report_gives_load_and_cpu_shares_and_names_only_busy_strangers() -> Non
     tally.add(OTHER, "pytest tests/integration", 30.0)
     tally.add(OTHER, "pytest tests/integration", 10.0)
     tally.add(OTHER, "sleep 100", 1.0)
-    tally.add(PIPELINE, "services.cli.main processor", 50.0)
+    tally.add("processor", "services.cli.main processor", 50.0)
     tally.add(BENCH, "bench", -3.0)  # a negative delta never counts
     report = load_report([2.0, 4.0, 3.0], tally, wall_seconds=100.0)
     assert report["load"] == {"start": 2.0, "end": 3.0, "mean": 3.0, "max": 4.0, "samples": 3}
-    assert report["cpu_percent"] == {BENCH: 0.0, PIPELINE: 50.0, STACK: 0.0, OTHER: 41.0}
+    assert report["cpu_percent"] == {"processor": 50.0, OTHER: 41.0, BENCH: 0.0}
+    assert list(report["cpu_percent"]) == ["processor", OTHER, BENCH]  # largest first
     assert report["others_cpu_percent"] == 41.0
     assert report["alongside"] == [{"command": "pytest tests/integration", "cpu_percent": 40.0}]
 
@@ -69,6 +68,6 @@ def test_no_samples_no_report() -> None:
 @pytest.mark.parametrize("seconds", [0.5, 2.0])
 def test_tally_adds_up_per_category(seconds: float) -> None:
     tally = CpuTally()
-    tally.add(STACK, "kafka", seconds)
-    tally.add(STACK, "minio", seconds)
-    assert tally.by_category() == {STACK: 2 * seconds}
+    tally.add("kafka", "java kafka.Kafka", seconds)
+    tally.add("kafka", "java kafka.Kafka --other", seconds)
+    assert tally.by_category() == {"kafka": 2 * seconds}

@@ -77,6 +77,7 @@ def _result() -> ScenarioResult:
             "machine": {"cpu_model": "AMD EPYC", "cpus": 2, "memory_gib": 23.5},
             "load": {"start": 3.1, "end": 2.9, "mean": 3.0, "max": 4.2, "samples": 40},
             "others_cpu_percent": 61.5,
+            "cpu_percent": {"processor": 180.0, "other": 61.5, "kafka": 12.4, "bench": 0.4},
             "alongside": [{"command": "python -m pytest tests", "cpu_percent": 55.0}],
         },
         files=["overhead.png"],
@@ -90,6 +91,8 @@ def test_a_result_page_has_its_verdicts_conditions_tables_and_plot() -> None:
     assert "| overhead p99 | 75.0 ms | ≤ 60 ms | **missed** |" in page
     assert "mean 3.00, max 4.20" in page
     assert "python -m pytest tests 55.0%" in page
+    assert "CPU by process (% of one core, mean over the run): processor 180, other 61.5, " in page
+    assert "kafka 12.4." in page  # under 1% (the bench's 0.4) is left out
     assert "## Parts" in page and "| queue_wait | 3.20 |" in page
     assert "- Sequential." in page
     assert "![overhead](overhead.png)" in page
@@ -100,6 +103,7 @@ def test_json_of_a_result_has_verdicts_and_no_nan() -> None:
     assert body["targets"][1]["met"] is False
     assert body["targets"][0]["bar"] == "≤ 20 ms"
     assert body["data"]["samples"] == [None, 1.0]
+    assert "plots" not in body
 
 
 def test_a_stored_result_summarises_like_the_original() -> None:
@@ -130,3 +134,11 @@ def test_cdf_series_is_sorted_with_cumulative_fractions() -> None:
     series = cdf("x", [3.0, 1.0, 2.0, 4.0])
     assert series.x == [1.0, 2.0, 3.0, 4.0]
     assert series.y == [0.25, 0.5, 0.75, 1.0]
+
+
+def test_cdf_of_many_values_keeps_both_ends_and_at_most_its_points() -> None:
+    series = cdf("x", [float(v) for v in range(10_000, 0, -1)], points=101)
+    assert len(series.x) == 101
+    assert (series.x[0], series.y[0]) == (1.0, 0.0001)
+    assert (series.x[-1], series.y[-1]) == (10_000.0, 1.0)
+    assert series.x == sorted(series.x)
