@@ -18,7 +18,8 @@ def test_faust_settings_follow_the_shared_kafka_settings() -> None:
 
 
 def test_created_app_carries_the_settings_without_connecting() -> None:
-    app = create_faust_app("clearcut-test", KafkaSettings(compression="none"), web_port=8098)
+    kafka = KafkaSettings(host="127.0.0.1", port=9092, compression="none")
+    app = create_faust_app("clearcut-test", kafka, web_port=8098)
     assert app.conf.id == "clearcut-test"
     assert str(app.conf.broker[0]) == "kafka://127.0.0.1:9092"
     assert app.conf.producer_compression_type is None
