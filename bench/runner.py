@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench.client import BenchError
 from bench.conditions import LoadSampler, describe_machine
 from bench.pipeline import REPO, Pipeline
 from bench.results import ScenarioResult
@@ -76,6 +77,7 @@ def run(name: str, options: RunOptions, say: Callable[[str], None]) -> list[Scen
         )
         started_at = datetime.now(UTC).isoformat(timespec="seconds")
         started = time.monotonic()
+        lost = ""
         with LoadSampler(pipeline.roots) as sampler:
             try:
                 result = SCENARIOS[scenario_name].runner()(context, n)
@@ -90,7 +92,10 @@ def run(name: str, options: RunOptions, say: Callable[[str], None]) -> list[Scen
                     data={"traceback": traceback.format_exc()},
                 )
             finally:
-                pipeline.ensure_up()  # a scenario that stopped a service puts it back
+                try:
+                    pipeline.ensure_up()  # a scenario that stopped a service puts it back
+                except BenchError as exc:
+                    lost = str(exc)
         result.command = command_of(scenario_name, options, n, within_all=len(names) > 1)
         result.started_at = started_at
         result.duration_s = round(time.monotonic() - started, 1)
@@ -98,6 +103,9 @@ def run(name: str, options: RunOptions, say: Callable[[str], None]) -> list[Scen
         for path in write_result(result, options.out_dir):
             say(f"  wrote {path}")
         results.append(result)
+        if lost:
+            say(f"the pipeline cannot be brought back up, stopping here: {lost}")
+            break
     summary = write_summary(options.out_dir, ORDER)
     say(f"wrote {summary} ({time.monotonic() - began:.0f} s in all)")
     return results

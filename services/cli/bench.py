@@ -76,7 +76,12 @@ def bench(
         runner.chosen(scenario)
     except runner.UnknownScenario as exc:
         raise typer.BadParameter(str(exc), param_hint="SCENARIO") from exc
-    results = runner.run(scenario, options, lambda line: console.print(line))
+    bench_error = _import_bench("client").BenchError
+    try:
+        results = runner.run(scenario, options, lambda line: console.print(line))
+    except bench_error as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        raise typer.Exit(1) from exc
     failed = [r.scenario for r in results if r.title.endswith(": failed")]
     for result in results:
         for target in result.targets:
