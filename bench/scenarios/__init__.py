@@ -38,8 +38,8 @@ _ALL = (
         "parity",
         "processor inference path vs a bare ONNX Runtime loop",
         "rounds",
-        default_n=10,
-        all_n=6,
+        default_n=12,
+        all_n=10,
         quick_n=3,
     ),
     Scenario(

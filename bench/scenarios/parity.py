@@ -8,7 +8,10 @@ load from elsewhere hits each alike):
   Completed event's timing breakdown (the deployed path, in its own process);
 - the processor's path in this process: its ``ModelSession`` through a one-thread executor
   (see ``bench.inference``);
-- a bare ``onnxruntime.InferenceSession`` loop.
+- a bare ``onnxruntime.InferenceSession`` loop;
+- a second, identical bare session: a control. Its ratio to the first shows how far apart
+  two identical contenders land in this run, that is, the noise the others are read
+  against.
 
 While one runs, the others are idle.
 """
@@ -27,7 +30,9 @@ from bench.scenarios.context import Context
 from bench.stats import median, paired_ratios, ratio, summarise
 
 TITLE = "Inference parity: the processor's inference against a bare ONNX Runtime loop"
-WORKER, PATH, BARE = "worker (pipeline)", "processor path (in process)", "bare ONNX Runtime"
+WORKER, PATH = "worker (pipeline)", "processor path (in process)"
+BARE, CONTROL = "bare ONNX Runtime", "bare ONNX Runtime, second session (control)"
+SHORT = {WORKER: "worker", PATH: "path", BARE: "bare", CONTROL: "control"}
 WARMUP_RUNS = 2
 
 
@@ -42,12 +47,13 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
     names = list(images)
     inputs = {name: model_input(pixels, model) for name, pixels in images.items()}
     ctx.say(f"  loading {model.spec.name} {model.spec.version} twice (processor path, bare)")
-    path, bare = ProcessorPath(model), BareLoop(model)
+    path, bare, control = ProcessorPath(model), BareLoop(model), BareLoop(model)
     for x in inputs.values():
         for _ in range(WARMUP_RUNS):
             await path.run(x)
             bare.run(x)
-    times: dict[str, list[float]] = {WORKER: [], PATH: [], BARE: []}
+            control.run(x)
+    times: dict[str, list[float]] = {WORKER: [], PATH: [], BARE: [], CONTROL: []}
     order_log: list[list[str]] = []
     await pipeline.wait_drained(within=180)
     try:
@@ -66,22 +72,26 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
                 async def bare_loop(name: str) -> float:
                     return bare.run(inputs[name])
 
+                async def control_loop(name: str) -> float:
+                    return control.run(inputs[name])
+
                 contenders: dict[str, Callable[[str], Awaitable[float]]] = {
                     WORKER: worker,
                     PATH: in_process,
                     BARE: bare_loop,
+                    CONTROL: control_loop,
                 }
                 await worker(names[0])  # the worker's first run after idling is not counted
                 for round_ in range(n):
                     name = names[round_ % len(names)]
                     keys = list(contenders)
-                    order = keys[round_ % 3 :] + keys[: round_ % 3]
+                    order = keys[round_ % len(keys) :] + keys[: round_ % len(keys)]
                     order_log.append(order)
                     for contender in order:
                         times[contender].append(await contenders[contender](name))
                     ctx.say(
                         f"  round {round_ + 1}/{n} ({name}): "
-                        + ", ".join(f"{k.split(' ')[0]} {times[k][-1] * 1000:.0f} ms" for k in keys)
+                        + ", ".join(f"{SHORT[k]} {times[k][-1] * 1000:.0f} ms" for k in keys)
                     )
     finally:
         path.close()
@@ -110,6 +120,7 @@ def _result(
         )
     path_ratio = ratio(median(ms[PATH]), bare_median)
     worker_ratio = ratio(median(ms[WORKER]), bare_median)
+    control_ratio = ratio(median(ms[CONTROL]), bare_median)
     rounds = list(range(1, n + 1))
     return ScenarioResult(
         scenario="parity",
@@ -124,7 +135,10 @@ def _result(
             Target("processor path / bare (medians)", path_ratio, 1.05, True),
             Target("worker / bare (medians)", worker_ratio, 1.05, True),
         ],
-        headline=[Metric("bare ONNX Runtime median", bare_median, "ms")],
+        headline=[
+            Metric("bare ONNX Runtime median", bare_median, "ms"),
+            Metric("control: second bare session / bare (medians)", control_ratio),
+        ],
         tables=[
             Table(
                 "Inference time per run (ms)",
@@ -155,6 +169,9 @@ def _result(
             "size does not change the inference time.",
             "The worker's figure is its own timing breakdown (`inference_ms`, timed around the "
             "await of its inference executor); the in-process figures are timed the same way.",
+            f"Noise: the control, a second session identical to the bare one, came out at "
+            f"{control_ratio:.3f} of it, so differences of about {abs(1 - control_ratio):.1%} "
+            "are within this run's noise.",
         ],
         data={"ms": ms, "order": order},
     )
