@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from services.cli import (
+    bench,
     docs,
     doctor,
     notifier,
@@ -24,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 pipeline.register(app)
+bench.register(app)
 doctor.register(app)
 submit.register(app)
 replay.register(app)

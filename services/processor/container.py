@@ -8,26 +8,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import cv2
 from aiokafka import AIOKafkaProducer
 
 from services.common.kafka.producer import EventPublisher, create_producer
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
-from services.processor.adapters.blobstore import MinioBlobStore, RetryPolicy, StoreError
+from services.processor.adapters.blobstore import MinioBlobStore, RetryPolicy
 from services.processor.adapters.events import DeadLetters, Publisher, RetryingPublisher
 from services.processor.adapters.s3client import s3_client
 from services.processor.adapters.state import ProcessorState
-from services.processor.domain.task import ATTEMPTS_PREFIX
+from services.processor.flow import Flow, FlowLimits, PipelineConfig
 from services.processor.metrics import ProcessorMetrics
 from services.processor.models.configured import configured_cache, configured_registry
 from services.processor.models.registry import ModelSpec
-from services.processor.pipeline import BatchPipeline, PipelineConfig
 from services.processor.runtime.model import LoadedModel
 from services.processor.runtime.pool import ModelPool, cached_session_factory
 from services.processor.runtime.session import load_session
@@ -47,12 +46,11 @@ class Processor:
     metrics: ProcessorMetrics
     models: ModelPool
     store: MinioBlobStore
-    make_pipeline: Callable[[Publisher], BatchPipeline]
+    make_flow: Callable[[Publisher, DeadLetters], Flow]
     executors: list[ThreadPoolExecutor] = field(default_factory=list)
     ready: bool = False
     _producer: AIOKafkaProducer | None = None
-    _pipeline: BatchPipeline | None = None
-    _dead_letters: DeadLetters | None = None
+    _flow: Flow | None = None
 
     @property
     def producer(self) -> AIOKafkaProducer:
@@ -61,16 +59,14 @@ class Processor:
         return self._producer
 
     @property
-    def pipeline(self) -> BatchPipeline:
-        if self._pipeline is None:
+    def flow(self) -> Flow:
+        if self._flow is None:
             raise RuntimeError("the processor is not started")
-        return self._pipeline
+        return self._flow
 
     @property
-    def dead_letters(self) -> DeadLetters:
-        if self._dead_letters is None:
-            raise RuntimeError("the processor is not started")
-        return self._dead_letters
+    def flow_or_none(self) -> Flow | None:
+        return self._flow
 
     async def start(self) -> None:
         """Connect, then load and warm up the default model. Must run on the worker's loop."""
@@ -78,13 +74,14 @@ class Processor:
         producer = create_producer(common.kafka, f"{settings.app_id}-{self.worker_id}")
         self._producer = producer
         publisher = EventPublisher(producer, common.topics, SOURCE)
-        self._pipeline = self.make_pipeline(RetryingPublisher(publisher, retry_policy(settings)))
-        self._dead_letters = DeadLetters(producer, common.topics.dlq, settings.app_id)
         await self.store.ensure_bucket(settings.state_bucket)
-        await self._expire_attempt_counters()
         await producer.start()
         session = await self.models.get(None)
         self.report_model(session)
+        self._flow = self.make_flow(
+            RetryingPublisher(publisher, retry_policy(settings)),
+            DeadLetters(producer, common.topics.dlq, settings.app_id),
+        )
         self.ready = True
         logger.info(
             "processor %s ready: model %s %s on %s, batches of up to %d",
@@ -94,15 +91,6 @@ class Processor:
             session.provider.value,
             session.max_batch,
         )
-
-    async def _expire_attempt_counters(self) -> None:
-        """Attempt counters matter while a task can still be redelivered: the topic's
-        retention. Older ones are deleted by the store itself."""
-        days = max(1, math.ceil(self.common.topics.retention_ms / 86_400_000))
-        try:
-            await self.store.expire(self.settings.state_bucket, ATTEMPTS_PREFIX, days)
-        except StoreError as exc:
-            logger.warning("attempt counters will not expire: %s", exc)
 
     def report_model(self, session: LoadedModel) -> None:
         self.metrics.model_info.labels(
@@ -120,6 +108,8 @@ class Processor:
 
     async def stop(self) -> None:
         self.ready = False
+        if self._flow is not None:
+            await self._flow.cancel_all()
         if self._producer is not None:
             await self._producer.stop()
         for executor in self.executors:
@@ -138,8 +128,22 @@ def retry_policy(settings: ProcessorSettings) -> RetryPolicy:
     return RetryPolicy(settings.retry_attempts, settings.retry_initial_s, settings.retry_max_s)
 
 
+def flow_limits(settings: ProcessorSettings, max_batch: int) -> FlowLimits:
+    max_decoded = settings.max_decoded or 2 * max_batch + settings.cpu_threads
+    return FlowLimits(
+        max_in_flight=max(settings.max_in_flight, max_decoded),
+        max_decoded=max_decoded,
+        max_delay_s=settings.max_delay_s,
+        retry_initial_s=settings.retry_initial_s,
+        retry_max_s=settings.outage_retry_max_s,
+        retry_deadline_s=settings.retry_deadline_s,
+    )
+
+
 def build(settings: ProcessorSettings, common: CommonSettings, telemetry: Telemetry) -> Processor:
     """Every part of the worker; nothing connects until ``Processor.start``."""
+    # Parallelism comes from the CPU pool's threads (one image each), not from inside OpenCV.
+    cv2.setNumThreads(1)
     worker_id = settings.resolved_worker_id()
     io = ThreadPoolExecutor(settings.io_threads, thread_name_prefix="processor-io")
     cpu = ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="processor-cpu")
@@ -161,13 +165,16 @@ def build(settings: ProcessorSettings, common: CommonSettings, telemetry: Teleme
         reuse_results=settings.reuse_results,
     )
 
-    def make_pipeline(publisher: Publisher) -> BatchPipeline:
-        return BatchPipeline(
+    def make_flow(publisher: Publisher, dead_letters: DeadLetters) -> Flow:
+        max_batch = models.default.max_batch if models.default is not None else 1
+        return Flow(
             config,
+            flow_limits(settings, max_batch),
             models=models,
             store=store,
             state=ProcessorState(store, settings.state_bucket),
             publisher=publisher,
+            dead_letters=lambda: dead_letters,
             cpu=cpu,
             inference=inference,
             tracer=telemetry.tracer("clearcut.processor"),
@@ -182,6 +189,6 @@ def build(settings: ProcessorSettings, common: CommonSettings, telemetry: Teleme
         metrics=metrics,
         models=models,
         store=store,
-        make_pipeline=make_pipeline,
+        make_flow=make_flow,
         executors=[io, cpu, inference],
     )

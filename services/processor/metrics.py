@@ -57,6 +57,21 @@ class ProcessorMetrics:
         self.in_flight = Gauge(
             "clearcut_processor_tasks_in_flight", "Tasks being processed.", registry=registry
         )
+        self.waiting = Gauge(
+            "clearcut_processor_tasks_waiting",
+            "Tasks waiting for a dependency (object store, broker, model source) to come back.",
+            registry=registry,
+        )
+        self.outage_seconds = Gauge(
+            "clearcut_processor_outage_seconds",
+            "How long the oldest task waiting on a dependency has waited (0 when none).",
+            registry=registry,
+        )
+        self.paused = Gauge(
+            "clearcut_processor_consumption_paused",
+            "1 while consumption is paused because the stages are full.",
+            registry=registry,
+        )
         self.model_info = Gauge(
             "clearcut_processor_model_info",
             "Loaded models and the execution provider each runs on (value 1).",

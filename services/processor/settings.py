@@ -38,7 +38,7 @@ class ProcessorSettings(BaseSettings):
 
     # Kafka consumer group and web server.
     app_id: str = Field(
-        "clearcut-processor", description="faust app id: the Kafka consumer group of the workers."
+        "clearcut-processor", description="The Kafka consumer group of the workers."
     )
     web_host: str = Field("127.0.0.1", description="Address of /healthz, /readyz and /metrics.")
     web_port: int = Field(8082, description="Port of /healthz, /readyz and /metrics.")
@@ -59,7 +59,22 @@ class ProcessorSettings(BaseSettings):
         description="Images per inference batch; unset means 1 on the CPU and 4 on a GPU.",
     )
     max_delay_s: float = Field(
-        0.05, gt=0, description="How long a batch waits to fill before running with fewer."
+        0.05,
+        gt=0,
+        description="How long a batch waits to fill, only while more images are being "
+        "prepared; an idle worker runs a lone image at once.",
+    )
+    max_in_flight: int = Field(
+        16,
+        ge=1,
+        description="Tasks admitted at once (fetching, preparing, waiting for the model, "
+        "encoding, storing); when full, consumption pauses.",
+    )
+    max_decoded: int | None = Field(
+        None,
+        ge=1,
+        description="Images decoded at once (the memory bound); unset means 2 x max batch + "
+        "CPU threads.",
     )
 
     # Model and ONNX Runtime.
@@ -127,8 +142,25 @@ class ProcessorSettings(BaseSettings):
     )
     retry_initial_s: float = Field(0.2, gt=0, description="First retry delay (then doubling).")
     retry_max_s: float = Field(5.0, gt=0, description="Longest delay between two tries.")
+    outage_retry_max_s: float = Field(
+        30.0,
+        gt=0,
+        description="Longest wait between two tries of a task whose dependency (object "
+        "store, broker, model source) is unavailable.",
+    )
+    retry_deadline_s: float = Field(
+        86_400.0,
+        gt=0,
+        description="How long a task waits out an outage before it fails for good.",
+    )
     shutdown_grace_s: float = Field(
-        30.0, ge=0, description="How long shutdown waits for the batch in flight."
+        30.0, ge=0, description="How long shutdown waits for the tasks in flight."
+    )
+    rebalance_grace_s: float = Field(
+        5.0,
+        ge=0,
+        description="How long the tasks of revoked partitions may finish before they are "
+        "abandoned to the next owner.",
     )
 
     def resolved_worker_id(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -11,6 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from schemas.events import ImageUploaded
+from schemas.values import ResultObject
 from services.common.telemetry import extract_context
 from services.processor.domain.decoding import DecodedImage
 from services.processor.domain.task import Identity
@@ -25,6 +27,9 @@ class Inbound:
     upload: ImageUploaded
     headers: Sequence[tuple[str, bytes]]
     received_at: datetime
+    attempt: int = 1
+    # What ProcessingStarted waits for (the consumer's commit of its hand-over mark).
+    after: asyncio.Future[None] | None = None
 
 
 @dataclass
@@ -32,6 +37,7 @@ class TaskRun:
     upload: ImageUploaded
     received_at: datetime
     span: Span
+    after: asyncio.Future[None] | None = None
     stages: StageTimes = field(default_factory=StageTimes)
     attempt: int = 1
     session: LoadedModel | None = None
@@ -39,6 +45,9 @@ class TaskRun:
     model_input: np.ndarray | None = None
     output: np.ndarray | None = None
     batch_size: int = 1
+    started: bool = False
+    results: list[ResultObject] = field(default_factory=list)
+    reused_from: str | None = None
     done: bool = False
     error: str | None = None
     _traced: int = 0
@@ -57,7 +66,17 @@ class TaskRun:
                 "clearcut.original.size": upload.original.size,
             },
         )
-        return cls(upload=upload, received_at=inbound.received_at, span=span)
+        return cls(
+            upload=upload,
+            received_at=inbound.received_at,
+            span=span,
+            attempt=inbound.attempt,
+            after=inbound.after,
+        )
+
+    @property
+    def key(self) -> str:
+        return f"task {self.upload.task_id}"
 
     def identity(self, worker_id: str) -> Identity:
         if self.session is None:

@@ -1,76 +1,105 @@
-"""Entrypoint of ``clearcut processor``: telemetry, the composition root, the faust worker.
+"""Entrypoint of ``clearcut processor``: telemetry, the composition root, the consumer loop.
 
-Start order: the processor's own resources (producer, buckets, default model loaded and
-warmed up) before the faust app, so a worker joins the consumer group only when it can
-work. Stop order: drain the batch in flight (bounded by the grace period), then the faust
-app (consumer commits what was acknowledged), then the processor (producer flushed and
-closed) and the trace exporter.
+Start order: the web endpoints (``/readyz`` says "not ready" meanwhile), the processor's own
+resources (producer, buckets, default model loaded and warmed up), then the consumer joins
+the group, so a worker takes work only when it can do it. Stop order (SIGTERM or SIGINT): no
+new records; the tasks in flight get ``SHUTDOWN_GRACE_S`` to finish, the rest are abandoned
+unacknowledged; the final offsets are committed and the group is left; then the producer is
+flushed and closed, and the trace exporter.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from typing import Any
+import signal
 
-import faust
-from mode import Service
+from aiokafka import AIOKafkaConsumer
 
+from services.common.kafka.consumer import consumer_config
 from services.common.settings import CommonSettings
 from services.common.telemetry import setup_telemetry
-from services.processor.app import create_app
+from services.processor.consumer import UploadsConsumer
 from services.processor.container import Processor, build
-from services.processor.lifecycle import BatchGate
 from services.processor.settings import ProcessorSettings
+from services.processor.web import ConsumerLag, create_web_app, start_web
 
 logger = logging.getLogger(__name__)
 
 
-class ProcessorResources(Service):
-    """Starts the processor before the faust app and stops it after."""
+def create_consumer(processor: Processor) -> AIOKafkaConsumer:
+    settings, common = processor.settings, processor.common
+    session_timeout_ms = int(settings.session_timeout_s * 1000)
+    return AIOKafkaConsumer(
+        **consumer_config(
+            common.kafka,
+            settings.app_id,
+            f"{settings.app_id}-{processor.worker_id}",
+            low_latency=True,
+        ),
+        session_timeout_ms=session_timeout_ms,
+        heartbeat_interval_ms=min(3000, session_timeout_ms // 3),
+    )
 
-    def __init__(self, processor: Processor, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.processor = processor
 
-    async def on_start(self) -> None:
-        await self.processor.start()
-
-    async def on_stop(self) -> None:
-        await self.processor.stop()
-        self.processor.telemetry.shutdown()
-
-
-class ProcessorWorker(faust.Worker):
-    """A faust worker that lets the batch in flight finish before faust stops consuming."""
-
-    def __init__(self, app: Any, *services: Any, gate: BatchGate, grace_s: float, **kw: Any):
-        super().__init__(app, *services, **kw)
-        self._gate = gate
-        self._grace_s = grace_s
-
-    async def on_stop(self) -> None:
-        finished = await self._gate.drain(self._grace_s)
-        if finished is not None:
-            logger.info("batch in flight %s", "finished" if finished else "abandoned")
-        await super().on_stop()
+async def serve(processor: Processor, stop: asyncio.Event) -> None:
+    settings = processor.settings
+    closing = False
+    runner = await start_web(
+        create_web_app(processor, lambda: closing), settings.web_host, settings.web_port
+    )
+    consumer: AIOKafkaConsumer | None = None
+    uploads: UploadsConsumer | None = None
+    try:
+        await processor.start()
+        if stop.is_set():
+            return
+        consumer = create_consumer(processor)
+        uploads = UploadsConsumer(
+            consumer,
+            processor.flow,
+            processor.metrics,
+            rebalance_grace_s=settings.rebalance_grace_s,
+        )
+        processor.telemetry.registry.register(ConsumerLag(uploads.lag))
+        consumer.subscribe([processor.common.topics.uploaded], listener=uploads)
+        await consumer.start()
+        await uploads.run(stop)
+    finally:
+        closing = True
+        if uploads is not None:
+            await uploads.drain(settings.shutdown_grace_s)
+        if consumer is not None:
+            await consumer.stop()
+        await processor.stop()
+        await runner.cleanup()
 
 
 def run(settings: ProcessorSettings | None = None, common: CommonSettings | None = None) -> None:
-    """Run the worker until SIGTERM or SIGINT; exits the process."""
+    """Run the worker until SIGTERM or SIGINT."""
     settings = settings or ProcessorSettings()
     common = common or CommonSettings()
     telemetry = setup_telemetry("processor", common.telemetry)
     processor = build(settings, common, telemetry)
-    gate = BatchGate()
-    app = create_app(processor, gate)
-    worker = ProcessorWorker(
-        app,
-        ProcessorResources(processor),
-        gate=gate,
-        grace_s=settings.shutdown_grace_s,
-        loglevel=common.telemetry.log_level,
-        override_logging=False,
-        redirect_stdouts=False,
-        quiet=True,
-    )
-    worker.execute_from_commandline()
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(serve(processor, stop))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            logger.info("stopping: no new work; finishing what is in flight")
+            await task
+        stopping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await stopping
+        task.result()
+
+    try:
+        asyncio.run(main())
+    finally:
+        telemetry.shutdown()

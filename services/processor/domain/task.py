@@ -29,7 +29,7 @@ from services.processor.domain.errors import Failure
 
 # Raised whenever pre- or post-processing changes what a model's results look like, so that
 # results stored by content under an older revision are not reused.
-PIPELINE_REVISION = 1
+PIPELINE_REVISION = 2
 
 
 @dataclass(frozen=True)
@@ -57,28 +57,6 @@ def content_key(upload: ImageUploaded, model_sha256: str) -> str:
         f"results-by-content/r{PIPELINE_REVISION}/{model_sha256}/{upload.original.sha256}/"
         f"{options.output_format.value}-{background}.json"
     )
-
-
-ATTEMPTS_PREFIX = "attempts/"
-
-
-def attempt_key(upload: ImageUploaded) -> str:
-    return f"{ATTEMPTS_PREFIX}{upload.task_id}"
-
-
-def split_repeats(keys: Sequence[str]) -> tuple[list[int], list[int]]:
-    """Positions of the first task per content key, and of the repeats after it.
-
-    Repeats run after the first ones are stored, so they find and reuse their results
-    instead of running the model on the same bytes twice in one batch.
-    """
-    seen: set[str] = set()
-    firsts: list[int] = []
-    repeats: list[int] = []
-    for position, key in enumerate(keys):
-        (repeats if key in seen else firsts).append(position)
-        seen.add(key)
-    return firsts, repeats
 
 
 @dataclass(frozen=True)

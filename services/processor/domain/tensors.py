@@ -4,12 +4,18 @@ Pre-processing follows the DIS reference implementation of ISNet: a bilinear res
 half-pixel centres and no anti-aliasing (what ``torch.nn.functional.interpolate(...,
 mode="bilinear", align_corners=False)`` computes), then ``x = (pixel / 255 - mean) / std``
 per channel, in NCHW layout. Post-processing min-max normalises the mask to [0, 1].
+
+The worker resizes with OpenCV's ``INTER_LINEAR`` (the same half-pixel, no-antialias
+bilinear, in fixed point on the uint8 pixels) and normalises in one float32 pass;
+``resize_bilinear`` is the same resize written out in numpy, kept as the reference the
+fast path is tested against.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 
@@ -55,6 +61,27 @@ def resize_bilinear(image: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def to_model_input(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     """An ``H x W x 3`` uint8 RGB image as the model's ``3 x h x w`` float32 input."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"expected an H x W x 3 RGB array, got shape {rgb.shape}")
+    if rgb.shape[:2] == (spec.height, spec.width):
+        resized = np.ascontiguousarray(rgb)
+    else:
+        resized = cv2.resize(
+            np.ascontiguousarray(rgb), (spec.width, spec.height), interpolation=cv2.INTER_LINEAR
+        )
+    # (pixel / 255 - mean) / std  ==  pixel * scale - offset, channel by channel, in float32.
+    std = np.asarray(spec.std, dtype=np.float32)
+    scale = (1.0 / (255.0 * std)).astype(np.float32)
+    offset = (np.asarray(spec.mean, dtype=np.float32) / std).astype(np.float32)
+    out = np.empty((3, spec.height, spec.width), dtype=np.float32)
+    for channel, plane in enumerate(cv2.split(resized)):
+        np.multiply(plane, scale[channel], out=out[channel], dtype=np.float32)
+        out[channel] -= offset[channel]
+    return out
+
+
+def to_model_input_reference(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
+    """``to_model_input`` with the numpy resize: the reference the fast path is held to."""
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an H x W x 3 RGB array, got shape {rgb.shape}")
     resized = resize_bilinear(rgb, spec.width, spec.height)

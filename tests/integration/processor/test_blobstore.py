@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from schemas.events import ImageUploaded
 from schemas.values import ResultKind, ResultObject
 from services.common.settings import CommonSettings, S3Settings
 from services.processor.adapters.blobstore import (
@@ -20,9 +19,8 @@ from services.processor.adapters.blobstore import (
 )
 from services.processor.adapters.s3client import s3_client
 from services.processor.adapters.state import ProcessorState
-from services.processor.domain.task import ATTEMPTS_PREFIX, StoredResults
+from services.processor.domain.task import StoredResults
 from services.processor.settings import ProcessorSettings
-from tests.integration.conftest import uploaded_event
 from tests.integration.processor.harness import free_port
 
 
@@ -70,7 +68,10 @@ async def test_an_unreachable_store_is_retried_then_reported_retriable(
     assert await store.reachable("clearcut-originals") is False
 
 
-async def test_state_counts_attempts_and_indexes_results(
+EXPIRING = "scratch/"
+
+
+async def test_state_indexes_results_and_the_store_expires_a_prefix(
     stack: CommonSettings, store: MinioBlobStore
 ) -> None:
     bucket = ProcessorSettings().state_bucket
@@ -79,10 +80,6 @@ async def test_state_counts_attempts_and_indexes_results(
     await store.ensure_bucket(bucket)  # idempotent
     assert await store.reachable(bucket)
     state = ProcessorState(store, bucket)
-    data = uploaded_event().model_dump()
-    data["task_id"] = f"task-{uuid.uuid4().hex}"
-    upload = ImageUploaded.model_validate(data)
-    assert [await state.next_attempt(upload) for _ in range(3)] == [1, 2, 3]
     assert await state.find_results(key) is None
 
     def result(kind: ResultKind) -> ResultObject:
@@ -96,11 +93,11 @@ async def test_state_counts_attempts_and_indexes_results(
             height=1,
         )
 
-    await store.expire(bucket, ATTEMPTS_PREFIX, 30)
+    await store.expire(bucket, EXPIRING, 30)
     lifecycle = s3_client(stack.s3).get_bucket_lifecycle(bucket)
     assert lifecycle is not None
     (rule,) = lifecycle.rules
-    assert rule.rule_filter is not None and rule.rule_filter.prefix == ATTEMPTS_PREFIX
+    assert rule.rule_filter is not None and rule.rule_filter.prefix == EXPIRING
     assert rule.expiration is not None and rule.expiration.days == 30
 
     stored = StoredResults("task-9", result(ResultKind.CUTOUT), result(ResultKind.MASK))

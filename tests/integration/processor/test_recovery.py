@@ -105,7 +105,7 @@ async def test_a_stopped_worker_finishes_its_batch_and_commits_it(
     assert await asyncio.to_thread(worker.stop, 360) == 0, worker.tail()
 
     # SIGTERM arrived while the image was in flight: it was finished, then committed.
-    assert "for the batch in flight" in worker.tail(200)
+    assert "tasks in flight" in worker.tail(200)
     assert await poll_until(
         lambda: bool(deployment.events.of(upload.image_id, ProcessingCompleted)), within=30
     )

@@ -7,10 +7,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from schemas.values import ExecutionProvider
 from services.common.settings import CommonSettings
-from services.processor.domain.tensors import normalise_mask, stack_batch, to_model_input
+from services.processor.domain.tensors import (
+    normalise_mask,
+    stack_batch,
+    to_model_input,
+    to_model_input_reference,
+)
 from services.processor.models.configured import configured_cache, configured_registry
 from services.processor.runtime.session import load_session
 from services.processor.settings import ProcessorSettings, ProviderChoice
@@ -39,3 +45,23 @@ def test_a_batch_of_four_equals_four_single_runs(stack: CommonSettings) -> None:
         assert difference < 5e-4, f"image {position}: batched output differs by {difference}"
         assert samples.iou(normalise_mask(batched[position]), normalise_mask(single)) >= 0.999
     assert not np.allclose(singles[0], singles[1]), "different images, different masks"
+
+
+def test_the_fast_preprocessing_gives_the_reference_masks(stack: CommonSettings) -> None:
+    """OpenCV's resize against the numpy reference, through the real model: the same masks
+    on every photo of the set, at its own size and enlarged and reduced (both directions
+    of the resize)."""
+    settings = ProcessorSettings(provider=ProviderChoice.AUTO)
+    spec = configured_registry(settings).get(None)
+    session = load_session(spec, configured_cache(settings, stack).ensure(spec).path, settings)
+    photos = {name: samples.photo(name) for name in ("astronaut", "coffee", "chelsea", "rocket")}
+    photos["coffee-3000x2000"] = np.asarray(
+        Image.fromarray(photos["coffee"]).resize((3000, 2000), Image.Resampling.BILINEAR)
+    )
+    photos["astronaut-300x300"] = photos["astronaut"][::2, ::2][:300, :300]
+    for name, pixels in photos.items():
+        fast = session.run(stack_batch([to_model_input(pixels, session.input_spec)]))[0]
+        reference = session.run(
+            stack_batch([to_model_input_reference(pixels, session.input_spec)])
+        )[0]
+        assert samples.iou(normalise_mask(fast), normalise_mask(reference)) >= 0.999, name

@@ -19,9 +19,9 @@ from services.processor.adapters.blobstore import ObjectMissing, StoreUnavailabl
 from services.processor.adapters.events import BrokerUnavailable
 from services.processor.adapters.state import ProcessorState
 from services.processor.domain.tensors import InputSpec
+from services.processor.flow import Flow, FlowLimits, PipelineConfig
 from services.processor.metrics import ProcessorMetrics
 from services.processor.models.registry import Registry
-from services.processor.pipeline import BatchPipeline, PipelineConfig
 from services.processor.runtime.pool import ModelPool
 from tests.unit.processor import samples
 
@@ -118,7 +118,14 @@ def registry(*names: str) -> Registry:
 class Harness:
     """A pipeline wired to fakes; ``models`` are the fake models by name."""
 
-    def __init__(self, *, max_batch: int = 1, reuse: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        max_batch: int = 1,
+        reuse: bool = True,
+        limits: FlowLimits | None = None,
+        dead_letters: Any = None,
+    ) -> None:
         self.store = FakeStore()
         self.publisher = FakePublisher()
         self.models = {n: FakeModel(n, max_batch) for n in ("default-model", "other-model")}
@@ -129,7 +136,7 @@ class Harness:
             lambda spec: self.models[spec.name],
             self._executors[1],
         )
-        self.pipeline = BatchPipeline(
+        self.pipeline = Flow(
             PipelineConfig(
                 worker_id="worker-1",
                 results_bucket=RESULTS,
@@ -138,10 +145,12 @@ class Harness:
                 webp_quality=80,
                 reuse_results=reuse,
             ),
+            limits or FlowLimits(retry_initial_s=0.01, retry_max_s=0.05),
             models=pool,
             store=self.store,
             state=ProcessorState(self.store, STATE),
             publisher=self.publisher,
+            dead_letters=lambda: dead_letters,
             cpu=self._executors[0],
             inference=self._executors[1],
             tracer=trace.get_tracer("tests"),

@@ -1,5 +1,4 @@
-"""A batch of raw messages: contracts checked, dead letters, retries while the broker is down,
-and the gate that lets shutdown finish or abandon the batch in flight."""
+"""Records as consumed: contracts checked, dead letters, retries while the broker is down."""
 
 from __future__ import annotations
 
@@ -8,11 +7,10 @@ from collections.abc import Iterator, Sequence
 
 import pytest
 
-from schemas.events import ProcessingCompleted
+from schemas.events import ProcessingCompleted, ProcessingStarted
 from services.common.envelope import encode
 from services.processor.adapters.events import BrokerUnavailable, RawMessage
-from services.processor.batches import BatchHandler
-from services.processor.lifecycle import BatchGate
+from services.processor.flow import FlowLimits
 from tests.integration.conftest import EXAMPLES, uploaded_event
 from tests.unit.processor.fakes import Harness, random_photo
 
@@ -34,8 +32,13 @@ class Sink:
 
 
 @pytest.fixture
-def harness() -> Iterator[Harness]:
-    h = Harness()
+def sink() -> Sink:
+    return Sink()
+
+
+@pytest.fixture
+def harness(sink: Sink) -> Iterator[Harness]:
+    h = Harness(dead_letters=sink, limits=FlowLimits(retry_initial_s=0.01, retry_max_s=0.02))
     yield h
     h.close()
 
@@ -49,75 +52,41 @@ def _good(harness: Harness) -> RawMessage:
     return _raw(offset, record.value, record.headers)
 
 
-async def test_bad_messages_are_dead_lettered_and_good_ones_processed(harness: Harness) -> None:
-    sink = Sink()
-    handler = BatchHandler(lambda: harness.pipeline, lambda: sink, harness.metrics)
+async def test_bad_messages_are_dead_lettered_and_good_ones_processed(
+    harness: Harness, sink: Sink
+) -> None:
     good = _good(harness)
     wrong_type = encode(ProcessingCompleted.model_validate_json(COMPLETED.read_bytes()), "/tests")
-    await handler.handle(
-        [
-            _raw(0, b"not json", good.headers),
-            good,
-            _raw(2, wrong_type.value, wrong_type.headers),
-            _raw(3, None, []),
-        ]
-    )
-    assert sink.sent == [
+    records = [
+        _raw(0, b"not json", good.headers),
+        good,
+        _raw(2, wrong_type.value, wrong_type.headers),
+        _raw(3, None, []),
+    ]
+    await asyncio.gather(*(harness.pipeline.submit(r) for r in records))
+    assert sorted(sink.sent) == [
         (0, "undecodable", "value"),
         (2, "unexpected_type", "ce_type"),
         (3, "envelope_invalid", "ce_specversion"),
     ]
     assert len(harness.publisher.of(ProcessingCompleted)) == 1
+    assert harness.metrics.dead_letters.labels("undecodable")._value.get() == 1
 
 
-async def test_the_batch_is_retried_while_the_broker_is_down(harness: Harness) -> None:
-    sink = Sink()
+async def test_dead_lettering_waits_for_the_broker_and_happens_once(
+    harness: Harness, sink: Sink
+) -> None:
     sink.failures = 2
-    handler = BatchHandler(
-        lambda: harness.pipeline, lambda: sink, harness.metrics, first_backoff_s=0.01
-    )
     record = encode(uploaded_event(), "/tests")
-    await handler.handle([_raw(0, b"{}", record.headers), _good(harness)])
+    await asyncio.gather(
+        harness.pipeline.submit(_raw(0, b"{}", record.headers)),
+        harness.pipeline.submit(_good(harness)),
+    )
     assert [offset for offset, _, _ in sink.sent] == [0], "dead-lettered exactly once"
     assert len(harness.publisher.of(ProcessingCompleted)) == 1
 
 
-async def test_gate_runs_batches_and_drain_waits_for_the_one_in_flight() -> None:
-    gate = BatchGate()
-    release = asyncio.Event()
-    done: list[str] = []
-
-    async def batch() -> None:
-        await release.wait()
-        done.append("batch")
-
-    running = asyncio.create_task(gate.run(batch()))
-    await asyncio.sleep(0)
-    draining = asyncio.create_task(gate.drain(5.0))
-    await asyncio.sleep(0)
-    assert gate.closing and not draining.done()
-    release.set()
-    assert await draining is True
-    assert await running is True
-    assert done == ["batch"]
-
-    async def refused() -> None:
-        done.append("late")
-
-    assert await gate.run(refused()) is False
-    assert done == ["batch"]
-
-
-async def test_drain_abandons_a_batch_that_overruns_its_grace() -> None:
-    gate = BatchGate()
-    acked: list[int] = []
-
-    async def stuck() -> None:
-        await asyncio.Event().wait()
-        acked.append(1)
-
-    running = asyncio.create_task(gate.run(stuck()))
-    await asyncio.sleep(0)
-    assert await gate.drain(0.05) is False
-    assert await running is False
-    assert acked == [], "an abandoned batch is never acknowledged"
+async def test_the_record_attempt_reaches_the_started_event(harness: Harness) -> None:
+    await harness.pipeline.submit(_good(harness), attempt=3)
+    (started,) = harness.publisher.of(ProcessingStarted)
+    assert started.attempt == 3

@@ -1,9 +1,10 @@
-"""The batch use case against in-memory ports: outcomes, isolation, reuse, batching."""
+"""The flow against in-memory ports: outcomes, isolation, reuse, batching, outages."""
 
 from __future__ import annotations
 
+import asyncio
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import numpy as np
@@ -17,8 +18,9 @@ from schemas.events import (
     ProcessingStarted,
 )
 from schemas.values import FailureReason, ResultKind
-from services.processor.adapters.events import BrokerUnavailable
+from services.processor.flow import FlowLimits
 from services.processor.taskrun import Inbound
+from tests.integration.conftest import poll_until
 from tests.unit.processor import samples
 from tests.unit.processor.fakes import ORIGINALS, RESULTS, Harness, random_photo
 
@@ -28,6 +30,10 @@ def harness() -> Iterator[Harness]:
     h = Harness()
     yield h
     h.close()
+
+
+async def poll(condition: Callable[[], bool]) -> None:
+    assert await poll_until(condition, within=10)
 
 
 def _inbound(*uploads: ImageUploaded) -> list[Inbound]:
@@ -75,17 +81,38 @@ async def test_one_bad_image_fails_alone(harness: Harness) -> None:
     assert not harness.publisher.of(ProcessingCompleted, bad.image_id)
 
 
-async def test_missing_original_is_final_and_unreachable_store_retriable(
+async def test_missing_original_is_final_and_an_outage_is_waited_out(
     harness: Harness,
 ) -> None:
     missing, flaky = harness.upload(random_photo(4)), harness.upload(random_photo(5))
     del harness.store.objects[ORIGINALS, missing.original.key]
     harness.store.unavailable.add((ORIGINALS, flaky.original.key))
-    await harness.pipeline.process(_inbound(missing, flaky))
+    running = asyncio.ensure_future(harness.pipeline.process(_inbound(missing, flaky)))
+    await poll(lambda: harness.pipeline.waiting_on_dependency == 1)
     (gone,) = harness.publisher.of(ProcessingFailed, missing.image_id)
     assert (gone.reason, gone.retriable) == (FailureReason.IMAGE_MISSING, False)
-    (down,) = harness.publisher.of(ProcessingFailed, flaky.image_id)
-    assert (down.reason, down.retriable) == (FailureReason.STORAGE_UNAVAILABLE, True)
+    assert not running.done(), "a task whose store is down waits, it does not fail"
+    assert harness.pipeline.outage_seconds() > 0
+    harness.store.unavailable.clear()
+    await asyncio.wait_for(running, 10)
+    assert not harness.publisher.of(ProcessingFailed, flaky.image_id)
+    assert harness.publisher.of(ProcessingCompleted, flaky.image_id)
+    assert harness.pipeline.waiting_on_dependency == 0
+    assert len(harness.publisher.of(ProcessingStarted, flaky.image_id)) == 1, "told once"
+
+
+async def test_an_outage_past_the_deadline_is_a_final_failure_that_says_so() -> None:
+    harness = Harness(limits=FlowLimits(retry_initial_s=0.01, retry_deadline_s=0.05))
+    try:
+        upload = harness.upload(random_photo(5))
+        harness.store.unavailable.add((ORIGINALS, upload.original.key))
+        await asyncio.wait_for(harness.pipeline.process(_inbound(upload)), 10)
+        (failed,) = harness.publisher.of(ProcessingFailed, upload.image_id)
+        assert failed.reason is FailureReason.STORAGE_UNAVAILABLE
+        assert failed.retriable is False
+        assert failed.message.startswith("gave up after")
+    finally:
+        harness.close()
 
 
 async def test_unknown_model_fails_before_starting(harness: Harness) -> None:
@@ -152,10 +179,10 @@ async def test_stale_index_runs_the_model_again(harness: Harness) -> None:
     assert harness.models["default-model"].batches == [1, 1]
 
 
-async def test_redelivered_task_counts_its_attempt(harness: Harness) -> None:
+async def test_the_attempt_of_the_record_is_reported(harness: Harness) -> None:
     upload = harness.upload(random_photo(11))
     await harness.pipeline.process(_inbound(upload))
-    await harness.pipeline.process(_inbound(upload))
+    await harness.pipeline.process([Inbound(upload, [], datetime.now(UTC), attempt=2)])
     attempts = [e.attempt for e in harness.publisher.of(ProcessingStarted)]
     assert attempts == [1, 2]
     second = harness.publisher.of(ProcessingCompleted)[1]
@@ -182,9 +209,55 @@ async def test_batches_follow_the_model_limit_and_isolate_a_breaking_image() -> 
         harness.close()
 
 
-async def test_an_unavailable_broker_escapes_so_the_batch_is_not_acknowledged(
-    harness: Harness,
-) -> None:
+async def test_an_unavailable_broker_holds_the_task_until_it_returns(harness: Harness) -> None:
     harness.publisher.broken = True
-    with pytest.raises(BrokerUnavailable):
-        await harness.pipeline.process(_inbound(harness.upload(random_photo(12))))
+    upload = harness.upload(random_photo(12))
+    running = asyncio.ensure_future(harness.pipeline.process(_inbound(upload)))
+    await poll(lambda: harness.pipeline.waiting_on_dependency == 1)
+    assert not running.done() and not harness.publisher.events
+    harness.publisher.broken = False
+    await asyncio.wait_for(running, 10)
+    assert [type(e) for e in harness.publisher.of(object, upload.image_id)] == [
+        ProcessingStarted,
+        ProcessingCompleted,
+    ]
+
+
+async def test_batches_form_from_what_is_prepared_meanwhile() -> None:
+    harness = Harness(max_batch=4, reuse=False)
+    try:
+        uploads = [harness.upload(random_photo(40 + i)) for i in range(12)]
+        await asyncio.wait_for(harness.pipeline.process(_inbound(*uploads)), 30)
+        batches = harness.models["default-model"].batches
+        assert sum(batches) == 12 and max(batches) > 1, batches
+        assert len(harness.publisher.of(ProcessingCompleted)) == 12
+    finally:
+        harness.close()
+
+
+async def test_a_lone_image_is_not_held_back_for_a_batch() -> None:
+    harness = Harness(max_batch=4, limits=FlowLimits(max_delay_s=30.0))
+    try:
+        upload = harness.upload(random_photo(60))
+        await asyncio.wait_for(harness.pipeline.process(_inbound(upload)), 10)
+        assert harness.models["default-model"].batches == [1]
+    finally:
+        harness.close()
+
+
+async def test_room_shrinks_with_admitted_tasks_and_comes_back() -> None:
+    harness = Harness(limits=FlowLimits(max_in_flight=2, max_decoded=1))
+    try:
+        harness.publisher.broken = True  # the tasks stay in flight
+        uploads = [harness.upload(random_photo(70 + i)) for i in range(2)]
+        tasks = [harness.pipeline.submit_upload(i) for i in _inbound(*uploads)]
+        assert harness.pipeline.room == 0
+        waiting = asyncio.ensure_future(harness.pipeline.wait_for_room())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()
+        harness.publisher.broken = False
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        await asyncio.wait_for(waiting, 1)
+        assert harness.pipeline.room == 2
+    finally:
+        harness.close()

@@ -61,11 +61,6 @@ def test_content_key_depends_on_bytes_model_and_output_options() -> None:
     assert decide.content_key(_upload(background="#ffffff"), MODEL.sha256) != key
 
 
-def test_repeats_in_a_batch_wait_for_their_first() -> None:
-    assert decide.split_repeats(["a", "b", "a", "c", "b"]) == ([0, 1, 3], [2, 4])
-    assert decide.split_repeats([]) == ([], [])
-
-
 def test_stored_results_round_trip_and_garbage_reads_as_absent() -> None:
     stored = decide.StoredResults(
         "task-1", _result(ResultKind.CUTOUT, "i/t/cutout.png"), _result(ResultKind.MASK, "m")

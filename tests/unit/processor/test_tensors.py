@@ -12,6 +12,7 @@ from services.processor.domain.tensors import (
     resize_bilinear,
     stack_batch,
     to_model_input,
+    to_model_input_reference,
 )
 from tests.unit.processor import samples
 
@@ -90,3 +91,18 @@ def test_constant_mask_is_empty_and_broken_output_refused() -> None:
         normalise_mask(np.array([[np.nan, 1.0], [0.0, 0.0]], dtype=np.float32))
     with pytest.raises(ValueError, match="single-channel"):
         normalise_mask(np.zeros((2, 3, 3), np.float32))
+
+
+@pytest.mark.parametrize("size", [(1024, 1024), (300, 170), (1600, 900), (600, 400)])
+def test_the_fast_model_input_stays_within_a_grey_level_of_the_reference(
+    size: tuple[int, int],
+) -> None:
+    """OpenCV's fixed-point bilinear against the numpy reference, up and down, per pixel."""
+    photo = samples.photo("coffee")
+    spec = InputSpec(size[0], size[1], (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+    fast, reference = to_model_input(photo, spec), to_model_input_reference(photo, spec)
+    assert fast.shape == reference.shape == (3, size[1], size[0])
+    # In pixel units: at most one grey level apart (the fixed-point weights and rounding).
+    difference = np.abs(fast - reference) * np.asarray(spec.std, np.float32)[:, None, None] * 255
+    assert float(difference.max()) <= 1.0
+    assert float(difference.mean()) < 0.3
