@@ -7,6 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from bench.client import Outcome, PipelineClient
 from bench.inference import BareLoop, default_model, model_input
 from bench.measures import (
@@ -78,9 +80,10 @@ def bare_throughput(ctx: Context, runs: int = BARE_RUNS) -> Throughput:
     return result
 
 
-async def burst(ctx: Context, n: int) -> BurstRun:
-    """``n`` fresh uploads at once; returns when every one has completed."""
-    images = list(photos().values())
+async def burst(ctx: Context, n: int, images: list[np.ndarray] | None = None) -> BurstRun:
+    """``n`` fresh uploads at once (of ``images`` in turn, by default the two photos);
+    returns when every one has completed."""
+    images = images or list(photos().values())
     bodies = [fresh_jpeg(images[i % len(images)], ctx.rng) for i in range(n)]
     pipeline = ctx.pipeline
     async with pipeline.owner_key() as key:

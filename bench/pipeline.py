@@ -154,8 +154,16 @@ class Pipeline:
 class ExtraProcessor:
     """One more processor process, with its own web port, worker id and thread settings."""
 
-    def __init__(self, settings: CommonSettings, index: int, threads: int, port: int) -> None:
+    def __init__(
+        self,
+        settings: CommonSettings,
+        index: int,
+        threads: int,
+        port: int,
+        env: dict[str, str] | None = None,
+    ) -> None:
         name = f"{EXTRA_PROCESSOR}-{index}"
+        self.env = env or {}
         home = settings.paths.home
         self.worker_id = f"bench-scale-{index}"
         self.port = port
@@ -171,6 +179,7 @@ class ExtraProcessor:
                 "CLEARCUT_PROCESSOR_INTRA_OP_THREADS": str(self.threads),
                 "CLEARCUT_PROCESSOR_WEB_PORT": str(self.port),
                 "CLEARCUT_PROCESSOR_WORKER_ID": self.worker_id,
+                **self.env,
             },
             cwd=REPO,
         )

@@ -43,12 +43,28 @@ _ALL = (
         quick_n=3,
     ),
     Scenario(
+        "ceiling",
+        "a near-free model: pipeline vs a bare loop of the same CPU work; idle CPU",
+        "uploads",
+        default_n=60,
+        all_n=30,
+        quick_n=6,
+    ),
+    Scenario(
         "burst",
         "N uploads at once vs the bare-loop throughput",
         "uploads",
         default_n=50,
         all_n=50,
         quick_n=8,
+    ),
+    Scenario(
+        "memory",
+        "the processor's resident memory during a burst of 24-megapixel photos",
+        "uploads",
+        default_n=8,
+        all_n=6,
+        quick_n=3,
     ),
     Scenario(
         "ingest",

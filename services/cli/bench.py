@@ -19,7 +19,8 @@ from rich.console import Console
 console = Console(soft_wrap=True, highlight=False)
 
 SCENARIO_HELP = (
-    "overhead, parity, burst, ingest, fanout, peer, scale, or all (every one, in that order)."
+    "overhead, parity, ceiling, burst, memory, ingest, fanout, peer, scale, or all (every one, "
+    "in that order)."
 )
 
 

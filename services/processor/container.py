@@ -129,7 +129,7 @@ def retry_policy(settings: ProcessorSettings) -> RetryPolicy:
 
 
 def flow_limits(settings: ProcessorSettings, max_batch: int) -> FlowLimits:
-    max_decoded = settings.max_decoded or 2 * max_batch + settings.cpu_threads
+    max_decoded = settings.max_decoded or 2 * max_batch + 1
     return FlowLimits(
         max_in_flight=max(settings.max_in_flight, max_decoded),
         max_decoded=max_decoded,

@@ -73,8 +73,7 @@ class ProcessorSettings(BaseSettings):
     max_decoded: int | None = Field(
         None,
         ge=1,
-        description="Images decoded at once (the memory bound); unset means 2 x max batch + "
-        "CPU threads.",
+        description="Images decoded at once (the memory bound); unset means 2 x max batch + 1.",
     )
 
     # Model and ONNX Runtime.

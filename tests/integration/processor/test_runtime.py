@@ -58,7 +58,10 @@ def test_the_fast_preprocessing_gives_the_reference_masks(stack: CommonSettings)
     photos["coffee-3000x2000"] = np.asarray(
         Image.fromarray(photos["coffee"]).resize((3000, 2000), Image.Resampling.BILINEAR)
     )
-    photos["astronaut-300x300"] = photos["astronaut"][::2, ::2][:300, :300]
+    photos["astronaut-4500x4500"] = np.asarray(  # a large reduction: the 8-bit path
+        Image.fromarray(photos["astronaut"]).resize((4500, 4500), Image.Resampling.BILINEAR)
+    )
+    photos["astronaut-256x256"] = photos["astronaut"][::2, ::2]
     for name, pixels in photos.items():
         fast = session.run(stack_batch([to_model_input(pixels, session.input_spec)]))[0]
         reference = session.run(

@@ -10,7 +10,17 @@ from bench.scenarios import ORDER, SCENARIOS
 
 def test_all_runs_every_scenario_in_order() -> None:
     assert chosen("all") == ORDER
-    assert ORDER == ["overhead", "parity", "burst", "ingest", "fanout", "peer", "scale"]
+    assert ORDER == [
+        "overhead",
+        "parity",
+        "ceiling",
+        "burst",
+        "memory",
+        "ingest",
+        "fanout",
+        "peer",
+        "scale",
+    ]
     assert chosen("burst") == ["burst"]
     with pytest.raises(UnknownScenario, match="choose one of overhead"):
         chosen("speed")
@@ -34,3 +44,13 @@ def test_the_recorded_command_reruns_the_scenario_alone() -> None:
     assert command_of("peer", RunOptions(profile=True), 6, within_all=True) == (
         "clearcut bench peer --n 6 --profile (within clearcut bench all)"
     )
+
+
+def test_clearcut_bench_is_a_command_that_names_its_scenarios() -> None:
+    from typer.testing import CliRunner
+
+    from services.cli.main import app
+
+    result = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "ceiling" in result.output and "memory" in result.output
