@@ -19,7 +19,6 @@ console = Console(soft_wrap=True)
 
 PACKAGES = (
     "aiokafka",
-    "faust-streaming",
     "onnxruntime",
     "onnxruntime-gpu",
     "fastapi",
@@ -64,7 +63,6 @@ def check_packages() -> list[Check]:
                     False,
                     "not installed",
                     "pip install -e '.[dev]' (or make up)",
-                    required=name != "faust-streaming",
                 )
             )
             continue

@@ -107,8 +107,7 @@ class ProcessorSettings(BaseSettings):
     )
     state_bucket: str = Field(
         "clearcut-processor",
-        description="MinIO bucket of the processor's own state: attempt counters and the "
-        "index of results by content.",
+        description="MinIO bucket of the processor's own state: the index of results by content.",
     )
 
     # Threads.

@@ -295,7 +295,7 @@ async def test_an_offset_reset_to_a_time_reruns_exactly_the_uploads_after_it(
         later = await upload_and_complete(api, 2)
     kafka = deployment.common.kafka
     uploaded = deployment.common.topics.uploaded
-    # The worker commits its offsets shortly after the events (faust's commit interval).
+    # The worker commits its offsets just after the events (a commit per finished upload).
     deadline = time.monotonic() + 60
     while (await describe_group(kafka, deployment.group, [uploaded])).total_lag != 0:
         assert time.monotonic() < deadline, "the processor never committed its offsets"

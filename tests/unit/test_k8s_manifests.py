@@ -334,7 +334,7 @@ def test_scaled_object_scales_the_processor_on_uploaded_lag(
     (processor,) = [c for c in containers if c.component == "processor"]
     app_id = processor.value(_env_name(ProcessorSettings, "app_id"))
     assert meta["consumerGroup"] == (app_id or _default(ProcessorSettings, "app_id")), (
-        "consumerGroup must be the processor's faust app id"
+        "consumerGroup must be the processor's consumer group"
     )
     host, port = str(meta["bootstrapServers"]).rsplit(":", 1)
     service, namespace, *_ = [*host.split("."), "", ""]

@@ -6,7 +6,7 @@ group has no members (generation -1, as any consumer outside group management). 
 refuses a group with active members unless forced; forced, it first removes the members
 from the group (LeaveGroup in their name, as Kafka's own admin tooling does), commits, and
 lets them rejoin: they resume from the new offsets, and records they were processing when
-removed may be processed again. Groups of the classic protocol (aiokafka and faust use it)
+removed may be processed again. Groups of the classic protocol (aiokafka uses it)
 are supported.
 """
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-
 # Inputs of up to this many times the model's pixels are resized on 16 bits, larger on 8.
 WIDE_UP_TO = 4
 

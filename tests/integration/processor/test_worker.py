@@ -236,6 +236,7 @@ async def test_health_readiness_and_metrics(worker: WorkerProcess) -> None:
             "model": True,
             "kafka": True,
             "object_store": True,
+            "dependencies": True,
             "accepting": True,
         }
         metrics = await client.get(f"{worker.url}/metrics")
