@@ -104,35 +104,32 @@ async def burst(ctx: Context, n: int, images: list[np.ndarray] | None = None) ->
 
 
 def busy_table(run: BurstRun) -> Table:
-    """Where the processors' time went during the burst, summed over images, as a share of
-    the burst's wall time (per processor when there are several)."""
+    """How busy the processors' stages were during the burst: the inference stream, and the
+    CPU pool's compute, as sums over images and shares of the burst's wall time (per
+    processor when there are several). The stages overlap, so a task's remaining time is
+    spent waiting for its turn at a stage and is not shown as a part."""
     wall = run.throughput.seconds * 1000.0
     workers = max(len(run.per_worker()), 1)
-    sums: dict[str, float] = {}
+    inference = 0.0
+    other = 0.0
     for o in run.outcomes:
         t = o.timings
         compute = {stage: float(t[stage]) for stage in COMPUTE_STAGES}
         # A batch's inference is reported to each of its images: share it out.
-        compute["inference_ms"] /= int(o.data.get("batch_size") or 1)
-        busy = float(t["total_ms"]) - float(t["queue_wait_ms"])
-        sums["inference"] = sums.get("inference", 0.0) + compute["inference_ms"]
-        other = sum(compute.values()) - compute["inference_ms"]
-        sums["other compute"] = sums.get("other compute", 0.0) + other
-        io = busy - sum(compute.values())
-        sums["download, upload, events"] = sums.get("download, upload, events", 0.0) + io
+        inference += compute["inference_ms"] / int(o.data.get("batch_size") or 1)
+        other += sum(compute.values()) - compute["inference_ms"]
+    capacity = wall * workers
     rows: list[list[Any]] = [
-        [part, total / 1000.0, 100.0 * total / (wall * workers)] for part, total in sums.items()
-    ]
-    accounted = sum(sums.values())
-    rows.append(
+        ["inference (the model busy)", inference / 1000.0, 100.0 * inference / capacity],
+        ["model idle", (capacity - inference) / 1000.0, 100.0 * (capacity - inference) / capacity],
         [
-            "unaccounted (between tasks, batching, commits)",
-            (wall * workers - accounted) / 1000.0,
-            100.0 * (wall * workers - accounted) / (wall * workers),
-        ]
-    )
+            "other compute (decode, resize, compose, encode; beside inference)",
+            other / 1000.0,
+            100.0 * other / capacity,
+        ],
+    ]
     return Table(
-        f"Where the processor time went ({workers} processor(s), wall {wall / 1000.0:.1f} s)",
+        f"How busy the processor was ({workers} processor(s), wall {wall / 1000.0:.1f} s)",
         ["part", "seconds (sum over images)", "% of processor wall time"],
         rows,
     )

@@ -294,18 +294,23 @@ class Flow:
         started = asyncio.ensure_future(self._start(run))
         key = decide.content_key(run.upload, run.session.ref.sha256)
         leader = await self._lead(key)
+        # The original is fetched while the content index is consulted.
+        fetch = asyncio.ensure_future(self._fetch(run))
+        fetch.add_done_callback(_retrieved)  # unused when the results are reused
         try:
             if await self._reuse(run, key):
+                fetch.cancel()
                 await started
                 await self._report.complete(run, run.results, reused_from=run.reused_from)
             else:
-                await self._compute(run, started)
+                await self._compute(run, started, fetch)
                 await self._remember(run, key)
         except BaseException:
-            if not started.done():
-                started.cancel()
-            with contextlib.suppress(BaseException):
-                await started
+            for pending in (started, fetch):
+                if not pending.done():
+                    pending.cancel()
+                with contextlib.suppress(BaseException):
+                    await pending
             raise
         finally:
             self._release(key, leader)
@@ -368,8 +373,10 @@ class Flow:
         run.results, run.reused_from = results, found.task_id
         return True
 
-    async def _compute(self, run: TaskRun, started: asyncio.Future[None]) -> None:
-        data = await self._fetch(run)
+    async def _compute(
+        self, run: TaskRun, started: asyncio.Future[None], fetch: asyncio.Future[bytes]
+    ) -> None:
+        data = await fetch
         async with self._decoded:
             self._batcher.preparing += 1
             try:
@@ -572,6 +579,11 @@ class _Batcher:
             run.add_interval(interval)
             if not done.done():
                 done.set_result(None)
+
+
+def _retrieved(future: asyncio.Future[bytes]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 def _session(run: TaskRun) -> LoadedModel:
