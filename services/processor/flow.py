@@ -240,6 +240,12 @@ class Flow:
 
     async def _until_outcome(self, run: TaskRun) -> None:
         """Try the task; wait out transient failures; report a final one."""
+        try:
+            await self._tries(run)
+        finally:
+            self._recovered(run.key)
+
+    async def _tries(self, run: TaskRun) -> None:
         deadline = time.monotonic() + self.limits.retry_deadline_s
         delay = self.limits.retry_initial_s
         while True:
@@ -268,25 +274,30 @@ class Flow:
     async def _durably(self, step: Callable[[], Awaitable[T]], key: str) -> T:
         """Repeat ``step`` while what it needs is unavailable (a broker or store outage)."""
         delay = self.limits.retry_initial_s
-        while True:
-            try:
-                return await step()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if not getattr(exc, "retriable", False):
+        try:
+            while True:
+                try:
+                    return await step()
+                except asyncio.CancelledError:
                     raise
-                await self._wait_out(key, delay, exc)
-                delay = min(delay * 2, self.limits.retry_max_s)
+                except Exception as exc:
+                    if not getattr(exc, "retriable", False):
+                        raise
+                    await self._wait_out(key, delay, exc)
+                    delay = min(delay * 2, self.limits.retry_max_s)
+        finally:
+            self._recovered(key)
 
     async def _wait_out(self, key: str, delay: float, exc: BaseException) -> None:
+        """Sleep before the next try; the task counts as waiting on a dependency from its
+        first failed try until ``_recovered``."""
         self.waiting_since.setdefault(key, time.monotonic())
         self._metrics.waiting.set(len(self.waiting_since))
         logger.warning("%s: a dependency is unavailable, retrying in %.1f s: %s", key, delay, exc)
-        try:
-            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
-        finally:
-            self.waiting_since.pop(key, None)
+        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+
+    def _recovered(self, key: str) -> None:
+        if self.waiting_since.pop(key, None) is not None:
             self._metrics.waiting.set(len(self.waiting_since))
 
     async def _attempt(self, run: TaskRun) -> None:

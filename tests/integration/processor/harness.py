@@ -206,6 +206,12 @@ class Uploader:
         self.run = uuid.uuid4().hex[:8]
 
     async def submit(self, data: bytes, name: str, **options: Any) -> ImageUploaded:
+        upload = await self.store(data, name, **options)
+        await self.publish(upload)
+        return upload
+
+    async def store(self, data: bytes, name: str, **options: Any) -> ImageUploaded:
+        """The original stored and its event made, not yet published."""
         image_id = f"{name}-{uuid.uuid4().hex[:8]}"
         bucket = self._settings.s3.bucket_originals
         key = f"tests/{self.run}/{image_id}"
@@ -240,8 +246,10 @@ class Uploader:
                 "options": {"output_format": "png", "background": "transparent", **options},
             }
         )
-        await self._publisher.publish(upload)
         return upload
+
+    async def publish(self, upload: ImageUploaded) -> None:
+        await self._publisher.publish(upload)
 
     async def result(self, event: ProcessingCompleted, kind: str) -> bytes:
         (result,) = [r for r in event.results if r.kind == kind]
