@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from bench import flow_alone
 from bench.burst_run import BurstRun, burst
 from bench.conditions import OTHER, categorise, read_processes
 from bench.nullmodel import NullModel, write_null_model
@@ -40,6 +41,7 @@ TITLE = "Ceiling: the pipeline with a near-free model against a bare loop of the
 ROUNDS = 3
 IDLE_S = 20.0
 READY_WITHIN = 300.0
+PHOTO_SIZE = (1024, 768)
 
 
 def run(ctx: Context, n: int) -> ScenarioResult:
@@ -152,6 +154,7 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
     )
     per_round = max(1, n // ROUNDS)
     bare_rates: list[float] = []
+    flow_rates: list[float] = []
     runs: list[BurstRun] = []
     cpu: dict[str, float] = {}
     try:
@@ -163,6 +166,9 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
         for round_ in range(ROUNDS):
             bodies = [fresh_jpeg(photo, ctx.rng) for _ in range(per_round)]
             bare_rates.append(await asyncio.to_thread(bare.images_per_second, bodies))
+            flow_rates.append(
+                await asyncio.to_thread(flow_alone.images_per_second, null, bodies, PHOTO_SIZE)
+            )
             before = cpu_seconds(pipeline.roots())
             outcome = await burst(ctx, per_round, [photo])
             for name, value in _delta(cpu_seconds(pipeline.roots()), before).items():
@@ -170,6 +176,7 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
             runs.append(outcome)
             ctx.say(
                 f"  round {round_ + 1}/{ROUNDS}: bare {bare_rates[-1]:.1f} images/s, "
+                f"processor flow alone {flow_rates[-1]:.1f}, "
                 f"pipeline {outcome.throughput.per_second:.1f} images/s"
             )
     finally:
@@ -177,13 +184,14 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
         await asyncio.to_thread(extra.stop)
         ctx.say("  starting the pipeline's processor again")
         pipeline.start_service("processor")
-    return _result(n, per_round, bare_rates, runs, cpu, idle, bare.threads)
+    return _result(n, per_round, bare_rates, flow_rates, runs, cpu, idle, bare.threads)
 
 
 def _result(
     n: int,
     per_round: int,
     bare_rates: list[float],
+    flow_rates: list[float],
     runs: list[BurstRun],
     cpu: dict[str, float],
     idle: dict[str, float],
@@ -192,6 +200,7 @@ def _result(
     images = per_round * len(runs)
     pipeline_rate = images / sum(r.throughput.seconds for r in runs)
     bare_rate = images / sum(per_round / rate for rate in bare_rates)
+    flow_rate = images / sum(per_round / rate for rate in flow_rates)
     fraction = ratio(pipeline_rate, bare_rate)
     services = {k: v for k, v in idle.items() if k not in (OTHER, "bench")}
     busiest = max(services.items(), key=lambda kv: kv[1]) if services else ("none", 0.0)
@@ -211,14 +220,21 @@ def _result(
         headline=[
             Metric("pipeline throughput", pipeline_rate, "images/s"),
             Metric("bare-loop throughput", bare_rate, "images/s"),
+            Metric("processor flow alone / bare loop", ratio(flow_rate, bare_rate)),
         ],
         tables=[
             Table(
                 "Rounds (interleaved)",
-                ["round", "bare loop images/s", "pipeline images/s", "pipeline / bare"],
                 [
-                    [i + 1, b, r.throughput.per_second, ratio(r.throughput.per_second, b)]
-                    for i, (b, r) in enumerate(zip(bare_rates, runs, strict=True))
+                    "round",
+                    "bare loop images/s",
+                    "processor flow alone images/s",
+                    "pipeline images/s",
+                    "pipeline / bare",
+                ],
+                [
+                    [i + 1, b, f, r.throughput.per_second, ratio(r.throughput.per_second, b)]
+                    for i, (b, f, r) in enumerate(zip(bare_rates, flow_rates, runs, strict=True))
                 ],
             ),
             Table(
@@ -247,6 +263,10 @@ def _result(
             f"of {per_round}, each after a bare-loop round of the same size; the bare loop "
             f"runs the processor's own per-image code on {threads} threads (the size of the "
             "processor's CPU pool) in the bench's process.",
+            "Processor flow alone: the processor's own stage flow (`bench/flow_alone.py`: its "
+            "real stages, CPU pool and inference executor, the originals in memory, events "
+            "dropped) on the same bodies, the other services idle: the ceiling of one box "
+            "whose processor has the cores to itself.",
             "The pipeline's figure is a whole-machine one: the upload API, Kafka, MinIO, "
             "PostgreSQL, the projector, the notifier and the bench's own client share the same "
             "cores with the processor.",

@@ -1,0 +1,130 @@
+"""The processor's own stage flow with nothing around it: originals in memory, events
+dropped, the null model; the per-box ceiling without Kafka, MinIO or the other services.
+
+It is the processor's ``Flow`` (``services/processor/flow.py``) with its real stages, CPU
+pool and inference executor, built as the composition root builds it; only the object store
+and the publisher are in-memory stand-ins.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from bench.nullmodel import NullModel
+
+
+class MemoryStore:
+    """An object store that keeps everything in a dict."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    async def get(self, bucket: str, key: str) -> bytes:
+        from services.processor.adapters.blobstore import ObjectMissing
+
+        try:
+            return self.objects[bucket, key]
+        except KeyError:
+            raise ObjectMissing(f"{bucket}/{key}") from None
+
+    async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        self.objects[bucket, key] = data
+
+    async def copy(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
+        self.objects[bucket, key] = await self.get(source_bucket, source_key)
+
+    async def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
+
+
+class DroppedEvents:
+    def __init__(self) -> None:
+        self.count = 0
+
+    async def publish(self, event: Any) -> None:
+        self.count += 1
+
+
+def images_per_second(null: NullModel, bodies: list[bytes], size: tuple[int, int]) -> float:
+    """Run ``bodies`` (JPEGs of ``size``) through the flow at once; images per second."""
+    return asyncio.run(_run(null, bodies, size))
+
+
+async def _run(null: NullModel, bodies: list[bytes], size: tuple[int, int]) -> float:
+    from datetime import UTC, datetime
+
+    from opentelemetry import trace
+    from prometheus_client import CollectorRegistry
+
+    from schemas.events import ImageUploaded, new_event_id, utc_now
+    from services.processor.adapters.state import ProcessorState
+    from services.processor.container import flow_limits
+    from services.processor.flow import Flow, PipelineConfig
+    from services.processor.metrics import ProcessorMetrics
+    from services.processor.models.registry import load_registry
+    from services.processor.runtime.pool import ModelPool
+    from services.processor.runtime.session import load_session
+    from services.processor.settings import ProcessorSettings
+    from services.processor.taskrun import Inbound
+
+    settings = ProcessorSettings()
+    registry = load_registry(null.registry)
+    cpu = ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="flow-alone-cpu")
+    inference = ThreadPoolExecutor(1, thread_name_prefix="flow-alone-inference")
+    session = load_session(registry.get(None), null.path, settings)
+    models = ModelPool(registry, lambda spec: session, inference)
+    await models.get(None)
+    store, events = MemoryStore(), DroppedEvents()
+    flow = Flow(
+        PipelineConfig("flow-alone", "results", settings.max_pixels, 1, 90, False),
+        flow_limits(settings, session.max_batch),
+        models=models,
+        store=store,  # type: ignore[arg-type]
+        state=ProcessorState(store, "state"),  # type: ignore[arg-type]
+        publisher=events,
+        dead_letters=lambda: None,  # type: ignore[arg-type, return-value]
+        cpu=cpu,
+        inference=inference,
+        tracer=trace.get_tracer("bench"),
+        metrics=ProcessorMetrics(CollectorRegistry()),
+    )
+    batch = []
+    for body in bodies:
+        key = uuid.uuid4().hex
+        store.objects["originals", key] = body
+        upload = ImageUploaded.model_validate(
+            {
+                "event_id": new_event_id(),
+                "image_id": key,
+                "owner": "bench",
+                "occurred_at": utc_now(),
+                "task_id": f"task-{key}",
+                "original": {
+                    "bucket": "originals",
+                    "key": key,
+                    "size": len(body),
+                    "content_type": "image/jpeg",
+                    "sha256": hashlib.sha256(body).hexdigest(),
+                    "width": size[0],
+                    "height": size[1],
+                },
+                "options": {"output_format": "png", "background": "transparent"},
+            }
+        )
+        batch.append(Inbound(upload, [], datetime.now(UTC)))
+    try:
+        started = time.perf_counter()
+        await flow.process(batch)
+        elapsed = time.perf_counter() - started
+    finally:
+        cpu.shutdown()
+        inference.shutdown()
+    completed = sum(1 for (bucket, _) in store.objects if bucket == "results") // 2
+    if completed != len(bodies):
+        raise RuntimeError(f"the flow completed {completed} of {len(bodies)} images")
+    return len(bodies) / elapsed
