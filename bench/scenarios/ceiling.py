@@ -204,9 +204,14 @@ def _result(
     fraction = ratio(pipeline_rate, bare_rate)
     services = {k: v for k, v in idle.items() if k not in (OTHER, "bench")}
     busiest = max(services.items(), key=lambda kv: kv[1]) if services else ("none", 0.0)
+    names = sorted(set(cpu) | set(idle), key=lambda name: -cpu.get(name, 0.0))
     cpu_rows: list[list[Any]] = [
-        [name, 1000.0 * seconds / images, idle.get(name, 0.0)]
-        for name, seconds in sorted(cpu.items(), key=lambda kv: -kv[1])
+        [
+            name,
+            1000.0 * cpu[name] / images if name in cpu else "(stopped)",
+            idle.get(name, 0.0),
+        ]
+        for name in names
     ]
     batch_sizes = sorted({b for r in runs for b in r.batch_sizes})
     return ScenarioResult(
