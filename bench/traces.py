@@ -24,12 +24,13 @@ GAPS = {
     "kafka_to_processor": "ImageUploaded produced until the processor's task starts "
     "(broker, consumer fetch, batching)",
     "task_to_started": "task start until ProcessingStarted is handed to the producer: the "
-    "attempt counter read and written in the object store",
-    "started_to_download": "ProcessingStarted acknowledged by the broker, then the "
-    "results-by-content lookup in the object store, until the download starts",
+    "model looked up and the consumer's hand-over commit (the fetch does not wait for it)",
+    "started_to_download": "ProcessingStarted handed over until the download starts; "
+    "negative when the download (beside the content-index lookup) started first",
     "download": "original fetched from the object store",
     "compute": "decode, preprocess, inference, postprocess, encode, and the hops between them",
-    "result_upload": "cut-out and mask stored, content index written",
+    "result_upload": "cut-out and mask stored, at once (the content index is written after "
+    "Completed)",
     "to_completed_send": "results stored until ProcessingCompleted is handed to the producer",
     "kafka_to_notifier": "ProcessingCompleted produced until the notifier processes it",
     "notifier_to_client": "notifier processing until the client has the websocket message",
