@@ -19,6 +19,7 @@ from services.upload.adapters.blob_store import MinioBlobStore, create_minio
 from services.upload.adapters.errors import Unavailable
 from services.upload.adapters.postgres import create_pool
 from services.upload.adapters.read_model import ReadModel
+from services.upload.adapters.topic_witness import TopicWitness
 from services.upload.adapters.uploads_ledger import UploadLedger
 from services.upload.domain.image_check import ImageLimits
 from services.upload.images import ImageQueries
@@ -39,6 +40,7 @@ class Services:
     producer: AIOKafkaProducer
     blobs: MinioBlobStore
     ledger: UploadLedger
+    witness: TopicWitness
     read_model: ReadModel
     uploads: UploadService
     images: ImageQueries
@@ -67,7 +69,9 @@ class Services:
             raise Unavailable("kafka", "no broker answered a metadata request")
 
     async def sweep_abandoned(self) -> list[str]:
-        removed = await self.ledger.sweep(self.settings.pending_timeout_seconds, self.blobs.delete)
+        removed = await self.ledger.sweep(
+            self.settings.pending_timeout_seconds, self.blobs.delete, self.witness.published
+        )
         if removed:
             self.metrics.swept.inc(len(removed))
             logger.warning("removed the objects of %d abandoned uploads", len(removed))
@@ -107,6 +111,7 @@ async def build_services(
             producer=producer,
             blobs=blobs,
             ledger=ledger,
+            witness=TopicWitness(common.kafka, common.topics.uploaded),
             read_model=read_model,
             uploads=UploadService(
                 blobs=blobs,

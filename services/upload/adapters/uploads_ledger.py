@@ -7,7 +7,8 @@ until the projector has caught up, and lets the sweep find uploads abandoned hal
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 
 import asyncpg
 
@@ -16,6 +17,8 @@ from services.upload.adapters.postgres import postgres_errors
 from services.upload.domain.idempotency import PriorUpload, UploadState
 
 DeleteBlob = Callable[[str, str], Awaitable[None]]
+# Which of these pending uploads (id -> reserved at) have their event on the uploads topic.
+Witness = Callable[[Mapping[str, datetime]], Awaitable[set[str]]]
 
 
 class UploadLedger:
@@ -78,23 +81,30 @@ class UploadLedger:
             )
         return None if data is None else ImageUploaded.model_validate(data)
 
-    async def sweep(self, older_than_seconds: float, delete_blob: DeleteBlob) -> list[str]:
-        """Settle pending uploads older than the limit: those the projector knows were
-        published after all; the others lose their object and their reservation. Returns
-        the ids whose objects were removed."""
+    async def sweep(
+        self, older_than_seconds: float, delete_blob: DeleteBlob, on_topic: Witness
+    ) -> list[str]:
+        """Settle pending uploads older than the limit. Those whose event is out after all
+        -- the projector knows the image, or ``on_topic`` finds the event on the uploads
+        topic -- are marked published; only the others lose their object and their
+        reservation. Returns the ids whose objects were removed. If ``on_topic`` cannot
+        answer, it raises and nothing is deleted."""
         removed: list[str] = []
         with postgres_errors():
             async with self._pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(
-                    "SELECT u.image_id, u.bucket, u.object_key, i.id IS NOT NULL AS projected "
+                    "SELECT u.image_id, u.bucket, u.object_key, u.created_at, "
+                    "i.id IS NOT NULL AS projected "
                     "FROM uploads u LEFT JOIN images i ON i.id = u.image_id "
                     "WHERE u.state = 'pending' "
                     "AND u.created_at < now() - make_interval(secs => $1) "
                     "ORDER BY u.created_at LIMIT 100 FOR UPDATE OF u SKIP LOCKED",
                     older_than_seconds,
                 )
+                unprojected = {r["image_id"]: r["created_at"] for r in rows if not r["projected"]}
+                published = await on_topic(unprojected) if unprojected else set()
                 for row in rows:
-                    if row["projected"]:
+                    if row["projected"] or row["image_id"] in published:
                         await conn.execute(
                             "UPDATE uploads SET state = 'published', published_at = now() "
                             "WHERE image_id = $1",

@@ -8,9 +8,11 @@ import uuid
 
 import asyncpg
 import httpx
+import pytest
 from minio import Minio
 
 from schemas import ImageDownloaded, ProcessingCompleted
+from services.upload.adapters.errors import Unavailable
 from services.upload.projector.projection import Projection
 from tests.integration.upload.conftest import Api, Owner
 from tests.integration.upload.observe import events_of
@@ -124,3 +126,37 @@ async def test_the_sweep_removes_objects_of_abandoned_uploads(
         await pg_pool.fetch("SELECT image_id, state FROM uploads WHERE owner = $1", owner.name)
     )
     assert states == {published.image_id: "published"}
+
+
+async def test_the_sweep_keeps_an_upload_whose_event_is_out_though_the_ledger_missed_it(
+    api: Api, owner: Owner, minio: Minio, pg_pool: asyncpg.Pool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refuse(image_id: str) -> None:
+        raise Unavailable("postgres", "refused by the test")
+
+    # The broker acknowledged the event, then the ledger could not be told.
+    monkeypatch.setattr(api.services.ledger, "mark_published", refuse)
+    uploaded = await api.client.post("/v1/images", content=samples.photo(), headers=owner.headers)
+    monkeypatch.undo()
+    assert uploaded.status_code == 202, uploaded.text
+    image_id = uploaded.json()["id"]
+    row = await pg_pool.fetchrow(
+        "SELECT state, bucket, object_key FROM uploads WHERE image_id = $1", image_id
+    )
+    assert row is not None and row["state"] == "pending"
+    # Old enough for the sweep, and no projector reads these topics: the read model does not
+    # know the image, only the topic does.
+    await pg_pool.execute(
+        "UPDATE uploads SET created_at = created_at - interval '2 hours' WHERE image_id = $1",
+        image_id,
+    )
+    assert await pg_pool.fetchval("SELECT count(*) FROM images WHERE id = $1", image_id) == 0
+
+    removed = await api.services.sweep_abandoned()
+
+    assert image_id not in removed
+    assert (
+        await pg_pool.fetchval("SELECT state FROM uploads WHERE image_id = $1", image_id)
+        == "published"
+    )
+    assert minio.stat_object(row["bucket"], row["object_key"]).size == len(samples.photo())
