@@ -37,9 +37,7 @@ class TopicWitness:
         topic. Raises ``Unavailable`` when Kafka cannot say."""
         if not candidates:
             return set()
-        consumer = AIOKafkaConsumer(
-            **consumer_config(self._kafka, None, "clearcut-upload-sweep")
-        )
+        consumer = AIOKafkaConsumer(**consumer_config(self._kafka, None, "clearcut-upload-sweep"))
         try:
             await consumer.start()
             return await self._search(consumer, candidates)
