@@ -197,12 +197,14 @@ async def test_batches_follow_the_model_limit_and_isolate_a_breaking_image() -> 
         uploads = [harness.upload(random_photo(20 + i)) for i in range(3)] + [harness.upload(black)]
         await harness.pipeline.process(_inbound(*uploads))
         model = harness.models["default-model"]
-        # [a, b] runs as a batch; [c, black] fails as a batch, then c runs alone.
-        assert model.batches == [2, 1]
+        # Images are paired in the order they are prepared, which the CPU pool decides; a
+        # batch holding the black image fails and its images run one by one, so only the
+        # black one fails and every good image is in exactly one successful run.
+        assert sum(model.batches) == 3 and max(model.batches) <= 2
         sizes = [
             harness.publisher.of(ProcessingCompleted, u.image_id)[0].batch_size for u in uploads[:3]
         ]
-        assert sizes == [2, 2, 1]
+        assert sorted(sizes) == sorted(n for n in model.batches for _ in range(n))
         (failed,) = harness.publisher.of(ProcessingFailed, uploads[3].image_id)
         assert failed.reason is FailureReason.MODEL_ERROR
     finally:
@@ -224,7 +226,8 @@ async def test_an_unavailable_broker_holds_the_task_until_it_returns(harness: Ha
 
 
 async def test_batches_form_from_what_is_prepared_meanwhile() -> None:
-    harness = Harness(max_batch=4, reuse=False)
+    # A generous delay: a batch waits for images still being prepared, never for nothing.
+    harness = Harness(max_batch=4, reuse=False, limits=FlowLimits(max_delay_s=1.0))
     try:
         uploads = [harness.upload(random_photo(40 + i)) for i in range(12)]
         await asyncio.wait_for(harness.pipeline.process(_inbound(*uploads)), 30)
