@@ -3,7 +3,7 @@ dropped, the null model; the per-box ceiling without Kafka, MinIO or the other s
 
 It is the processor's ``Flow`` (``services/processor/flow.py``) with its real stages, CPU
 pool and inference executor, built as the composition root builds it; only the object store
-and the publisher are in-memory stand-ins.
+(the processor's ``MemoryBlobStore``) and the publisher are in-memory stand-ins.
 """
 
 from __future__ import annotations
@@ -16,30 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench.nullmodel import NullModel
-
-
-class MemoryStore:
-    """An object store that keeps everything in a dict."""
-
-    def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
-
-    async def get(self, bucket: str, key: str) -> bytes:
-        from services.processor.adapters.blobstore import ObjectMissing
-
-        try:
-            return self.objects[bucket, key]
-        except KeyError:
-            raise ObjectMissing(f"{bucket}/{key}") from None
-
-    async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        self.objects[bucket, key] = data
-
-    async def copy(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
-        self.objects[bucket, key] = await self.get(source_bucket, source_key)
-
-    async def delete(self, bucket: str, key: str) -> None:
-        self.objects.pop((bucket, key), None)
 
 
 class DroppedEvents:
@@ -62,6 +38,7 @@ async def _run(null: NullModel, bodies: list[bytes], size: tuple[int, int]) -> f
     from prometheus_client import CollectorRegistry
 
     from schemas.events import ImageUploaded, new_event_id, utc_now
+    from services.processor.adapters.blobstore import MemoryBlobStore
     from services.processor.adapters.state import ProcessorState
     from services.processor.container import flow_limits
     from services.processor.flow import Flow, PipelineConfig
@@ -79,13 +56,13 @@ async def _run(null: NullModel, bodies: list[bytes], size: tuple[int, int]) -> f
     session = load_session(registry.get(None), null.path, settings)
     models = ModelPool(registry, lambda spec: session, inference)
     await models.get(None)
-    store, events = MemoryStore(), DroppedEvents()
+    store, events = MemoryBlobStore(), DroppedEvents()
     flow = Flow(
         PipelineConfig("flow-alone", "results", settings.max_pixels, 1, 90, False),
         flow_limits(settings, session.max_batch),
         models=models,
-        store=store,  # type: ignore[arg-type]
-        state=ProcessorState(store, "state"),  # type: ignore[arg-type]
+        store=store,
+        state=ProcessorState(store, "state"),
         publisher=events,
         dead_letters=lambda: None,  # type: ignore[arg-type, return-value]
         cpu=cpu,

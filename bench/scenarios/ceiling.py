@@ -64,21 +64,25 @@ class BareLoop:
         self.session = load_session(spec, null.path, self.settings)
         self.threads = self.settings.cpu_threads
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="bench-bare")
+        from schemas.values import OutputFormat
+        from services.processor import imagework
+
+        self._work = imagework
+        self._options = imagework.EncodeOptions(
+            OutputFormat.PNG,
+            "transparent",
+            self.settings.png_compress_level,
+            self.settings.webp_quality,
+        )
 
     def one(self, body: bytes) -> None:
         from schemas.values import OutputFormat
         from services.processor.domain.tensors import stack_batch
         from services.processor.domain.timing import StageTimes
-        from services.processor.imagework import (
-            EncodeOptions,
-            decode_and_preprocess,
-            encode_cutout_result,
-            encode_mask_result,
-            postprocess,
-        )
 
+        work = self._work
         stages = StageTimes()
-        decoded, x = decode_and_preprocess(
+        decoded, x = work.decode_and_preprocess(
             body,
             self.session.input_spec,
             OutputFormat.PNG,
@@ -86,15 +90,9 @@ class BareLoop:
             stages=stages,
         )
         output = self.session.run(stack_batch([x]))[0]
-        alpha, image = postprocess(output, decoded, "transparent", stages=stages)
-        options = EncodeOptions(
-            OutputFormat.PNG,
-            "transparent",
-            self.settings.png_compress_level,
-            self.settings.webp_quality,
-        )
-        encode_cutout_result(image, options, decoded.icc_profile)
-        encode_mask_result(alpha, options)
+        alpha, image = work.postprocess(output, decoded, "transparent", stages=stages)
+        work.encode_cutout_result(image, self._options, decoded.icc_profile)
+        work.encode_mask_result(alpha, self._options)
 
     def images_per_second(self, bodies: list[bytes]) -> float:
         started = time.perf_counter()

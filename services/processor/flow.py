@@ -240,39 +240,29 @@ class Flow:
 
     async def _until_outcome(self, run: TaskRun) -> None:
         """Try the task; wait out transient failures; report a final one."""
+        deadline_s = self.limits.retry_deadline_s
         try:
-            await self._tries(run)
-        finally:
-            self._recovered(run.key)
+            await self._durably(partial(self._attempt, run), run.key, deadline_s)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - every failure of one task is its own
+            failure = classify(exc)
+            final: BaseException = exc
+            if failure.retriable:  # still unavailable when the deadline passed
+                final = ProcessingError(
+                    failure.reason,
+                    f"gave up after {deadline_s:.0f} s of retries: {failure.message}",
+                    retriable=False,
+                )
+            await self._durably(partial(self._report.fail, run, final), run.key)
 
-    async def _tries(self, run: TaskRun) -> None:
-        deadline = time.monotonic() + self.limits.retry_deadline_s
-        delay = self.limits.retry_initial_s
-        while True:
-            try:
-                await self._attempt(run)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - every failure of one task is its own
-                failure = classify(exc)
-                if not failure.retriable:
-                    await self._durably(partial(self._report.fail, run, exc), run.key)
-                    return
-                if time.monotonic() >= deadline:
-                    final = ProcessingError(
-                        failure.reason,
-                        f"gave up after {self.limits.retry_deadline_s:.0f} s of retries: "
-                        f"{failure.message}",
-                        retriable=False,
-                    )
-                    await self._durably(partial(self._report.fail, run, final), run.key)
-                    return
-                await self._wait_out(run.key, delay, exc)
-                delay = min(delay * 2, self.limits.retry_max_s)
-
-    async def _durably(self, step: Callable[[], Awaitable[T]], key: str) -> T:
-        """Repeat ``step`` while what it needs is unavailable (a broker or store outage)."""
+    async def _durably(
+        self, step: Callable[[], Awaitable[T]], key: str, deadline_s: float | None = None
+    ) -> T:
+        """Repeat ``step`` while what it needs is unavailable (a broker, store or model source
+        outage), with capped exponential backoff; after ``deadline_s`` the failure is raised.
+        Meanwhile ``key`` counts as waiting on a dependency."""
+        deadline = None if deadline_s is None else time.monotonic() + deadline_s
         delay = self.limits.retry_initial_s
         try:
             while True:
@@ -283,14 +273,16 @@ class Flow:
                 except Exception as exc:
                     if not getattr(exc, "retriable", False):
                         raise
+                    if deadline is not None and time.monotonic() >= deadline:
+                        raise
                     await self._wait_out(key, delay, exc)
                     delay = min(delay * 2, self.limits.retry_max_s)
         finally:
             self._recovered(key)
 
     async def _wait_out(self, key: str, delay: float, exc: BaseException) -> None:
-        """Sleep before the next try; the task counts as waiting on a dependency from its
-        first failed try until ``_recovered``."""
+        """Sleep before the next try; ``key`` counts as waiting on a dependency from its first
+        failed try until ``_recovered``."""
         self.waiting_since.setdefault(key, time.monotonic())
         self._metrics.waiting.set(len(self.waiting_since))
         logger.warning("%s: a dependency is unavailable, retrying in %.1f s: %s", key, delay, exc)

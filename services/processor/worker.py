@@ -11,7 +11,6 @@ flushed and closed, and the trace exporter.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import signal
 
@@ -69,6 +68,7 @@ async def serve(processor: Processor, stop: asyncio.Event) -> None:
     finally:
         closing = True
         if uploads is not None:
+            logger.info("stopping: no new work; finishing what is in flight")
             await uploads.drain(settings.shutdown_grace_s)
         if consumer is not None:
             await consumer.stop()
@@ -88,16 +88,7 @@ def run(settings: ProcessorSettings | None = None, common: CommonSettings | None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        task = asyncio.create_task(serve(processor, stop))
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if not task.done():
-            logger.info("stopping: no new work; finishing what is in flight")
-            await task
-        stopping.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await stopping
-        task.result()
+        await serve(processor, stop)
 
     try:
         asyncio.run(main())

@@ -85,6 +85,29 @@ def translate(exc: Exception, what: str) -> StoreError:
     return StoreError(f"{what}: {type(exc).__name__}: {exc}")
 
 
+class MemoryBlobStore:
+    """A ``BlobStore`` that keeps every object in a dict: for measuring the processor's flow
+    without an object store, and for tests of pure logic."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+
+    async def get(self, bucket: str, key: str) -> bytes:
+        try:
+            return self.objects[bucket, key]
+        except KeyError:
+            raise ObjectMissing(f"{bucket}/{key}") from None
+
+    async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
+        self.objects[bucket, key] = data
+
+    async def copy(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
+        self.objects[bucket, key] = await self.get(source_bucket, source_key)
+
+    async def delete(self, bucket: str, key: str) -> None:
+        self.objects.pop((bucket, key), None)
+
+
 class MinioBlobStore:
     def __init__(self, client: Minio, executor: Executor, retry: RetryPolicy) -> None:
         self._client = client

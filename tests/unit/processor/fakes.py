@@ -15,7 +15,7 @@ from prometheus_client import CollectorRegistry
 
 from schemas.events import EventBase, ImageUploaded, new_event_id, utc_now
 from schemas.values import ExecutionProvider, ModelRef
-from services.processor.adapters.blobstore import ObjectMissing, StoreUnavailable
+from services.processor.adapters.blobstore import MemoryBlobStore, StoreUnavailable
 from services.processor.adapters.events import BrokerUnavailable
 from services.processor.adapters.state import ProcessorState
 from services.processor.domain.tensors import InputSpec
@@ -36,27 +36,17 @@ def random_photo(seed: int) -> bytes:
     return samples.png(rng.integers(40, 255, size=(24, 32, 3), dtype=np.uint8))
 
 
-class FakeStore:
+class FakeStore(MemoryBlobStore):
+    """The in-memory store, with objects that can be made unreachable."""
+
     def __init__(self) -> None:
-        self.objects: dict[tuple[str, str], bytes] = {}
+        super().__init__()
         self.unavailable: set[tuple[str, str]] = set()
 
     async def get(self, bucket: str, key: str) -> bytes:
         if (bucket, key) in self.unavailable:
             raise StoreUnavailable(f"get {bucket}/{key}: connection refused")
-        try:
-            return self.objects[bucket, key]
-        except KeyError:
-            raise ObjectMissing(f"{bucket}/{key}") from None
-
-    async def put(self, bucket: str, key: str, data: bytes, content_type: str) -> None:
-        self.objects[bucket, key] = data
-
-    async def copy(self, source_bucket: str, source_key: str, bucket: str, key: str) -> None:
-        self.objects[bucket, key] = await self.get(source_bucket, source_key)
-
-    async def delete(self, bucket: str, key: str) -> None:
-        self.objects.pop((bucket, key), None)
+        return await super().get(bucket, key)
 
 
 class FakePublisher:
