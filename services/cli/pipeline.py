@@ -9,13 +9,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.cli.stack import FollowOption, LinesOption, show_log
 from services.common.auth import AuthSettings
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.s3 import ensure_buckets
 from services.common.settings import CommonSettings
 from services.devstack.pipeline import SERVICE_NAMES, services
 from services.devstack.process import StackError
-from services.devstack.stack import components, wipe
+from services.devstack.stack import COMPONENT_NAMES, components, wipe
 
 console = Console(soft_wrap=True)
 
@@ -125,7 +126,37 @@ def down(
         console.print(f"  wiped {settings.paths.home}")
 
 
+def logs(
+    service: Annotated[
+        str,
+        typer.Argument(
+            help=f"One of {', '.join(SERVICE_NAMES)} "
+            f"(or a component: {', '.join(COMPONENT_NAMES)})."
+        ),
+    ],
+    lines: LinesOption = 50,
+    follow: FollowOption = False,
+) -> None:
+    """Show a service's log file, `.clearcut/logs/<service>.log`, as `clearcut up` runs it.
+
+    The file rotates by size (CLEARCUT_OTEL_LOG_MAX_BYTES, CLEARCUT_OTEL_LOG_BACKUPS); what a
+    service printed outside its log (a crash before logging started) is in <service>.out."""
+    settings = CommonSettings()
+    if service in COMPONENT_NAMES:
+        (component,) = components(settings, [service])
+        show_log(service, component.process.log_file, lines, follow)
+        return
+    if service not in SERVICE_NAMES:
+        raise typer.BadParameter(
+            f"unknown service {service!r}; choose from {', '.join(SERVICE_NAMES)} "
+            f"or a component: {', '.join(COMPONENT_NAMES)}"
+        )
+    (target,) = services(settings, [service])
+    show_log(service, target.log_file, lines, follow)
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("up")(up)
     app.command("down")(down)
+    app.command("logs")(logs)

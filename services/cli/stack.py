@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -125,22 +127,38 @@ def status() -> None:
         raise typer.Exit(1)
 
 
+LinesOption = Annotated[
+    int, typer.Option("--lines", "-n", min=0, help="How many lines to show.", metavar="N")
+]
+FollowOption = Annotated[
+    bool, typer.Option("--follow", "-f", help="Keep printing new lines (across rotations).")
+]
+
+
+def show_log(name: str, log: Path, lines: int, follow: bool) -> None:
+    if not log.exists():
+        raise fail(FileNotFoundError(f"{name} has no log yet ({log})"))
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)]
+    with contextlib.suppress(KeyboardInterrupt):
+        raise typer.Exit(subprocess.call(argv))
+
+
 @app.command()
 def logs(
     component: Annotated[str, typer.Argument(help=f"One of {', '.join(COMPONENT_NAMES)}.")],
-    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines to show.")] = 50,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
-    ] = False,
+    lines: LinesOption = 50,
+    follow: FollowOption = False,
 ) -> None:
-    """Show a component's log file."""
+    """Show a component's log file (a service's: `clearcut logs SERVICE`)."""
+    from services.devstack.pipeline import SERVICE_NAMES
+
+    if component in SERVICE_NAMES:
+        raise typer.BadParameter(
+            f"{component} is a service, not a component; use: clearcut logs {component}"
+        )
     _check_names([component])
     (target,) = components(CommonSettings(), [component])
-    log = target.process.log_file
-    if not log.exists():
-        raise fail(FileNotFoundError(f"{component} has no log yet ({log})"))
-    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)]
-    raise typer.Exit(subprocess.call(argv))
+    show_log(component, target.process.log_file, lines, follow)
 
 
 @app.command()
