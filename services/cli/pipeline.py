@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Annotated
 
@@ -86,7 +87,7 @@ def _print_directions(settings: CommonSettings, elapsed: float) -> None:
         f"  websocket     ws://{notifier.host}:{notifier.port}/v1/ws\n"
         f"  traces        {tel.query_url}/api/traces?service=upload  (Jaeger query API)\n"
         f"  MinIO console http://{s3.host}:{s3.console_port}  "
-        f"(user {s3.access_key}, password in CLEARCUT_S3_SECRET_KEY)\n"
+        f"(user {s3.access_key}, {_secret_hint()})\n"
         f"  API key       {dev_key or '(none seeded; create one with clearcut keys create)'}"
         f"  (owner {auth.dev_owner}, development only)\n"
         f"  logs          {settings.paths.home / 'logs'}\n"
@@ -94,6 +95,16 @@ def _print_directions(settings: CommonSettings, elapsed: float) -> None:
         f"Stop: clearcut down",
         highlight=False,
     )
+
+
+def _secret_hint() -> str:
+    """Where the MinIO password is: the variable when it is set, else the development default."""
+    if os.environ.get("CLEARCUT_S3_SECRET_KEY"):
+        return "password in CLEARCUT_S3_SECRET_KEY"
+    from services.common.settings import S3Settings
+
+    default = S3Settings().secret_key.get_secret_value()
+    return f"password {default}: the development default; set CLEARCUT_S3_SECRET_KEY to change it"
 
 
 def down(

@@ -15,6 +15,7 @@ from rich.console import Console
 from services.common.auth import AuthSettings
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.settings import CommonSettings
+from services.devstack.component import Status
 from services.devstack.process import StackError
 from services.devstack.stack import (
     COMPONENT_NAMES,
@@ -109,9 +110,20 @@ def down(
 
 @app.command()
 def status() -> None:
-    """Each component's health, version, address and log file. Exit 1 if any is down."""
+    """Each component's health, version, address and log file, then the four services
+    (started by `clearcut up`). Exit 1 if a component is down; services are shown only."""
+    from services.devstack.pipeline import services
+
     settings = CommonSettings()
     statuses = [c.status() for c in components(settings)] + [model_status(settings)]
+    _print_statuses(statuses)
+    console.print("services (clearcut up / clearcut down; logs: clearcut logs SERVICE)")
+    _print_statuses([s.status() for s in services(settings)])
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+def _print_statuses(statuses: list[Status]) -> None:
     for s in statuses:
         if s.name == "model":
             state = "[green]verified[/]" if s.healthy else "[red]missing[/]"
@@ -123,8 +135,6 @@ def status() -> None:
         console.print(f"{s.name:<9} {state:<20} {s.version}{pid}", highlight=False)
         console.print(f"          {s.address}", highlight=False)
         console.print(f"          log: {s.log}", style="dim", highlight=False)
-    if not all(s.healthy for s in statuses):
-        raise typer.Exit(1)
 
 
 LinesOption = Annotated[

@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from services.common.settings import CommonSettings
+from services.devstack.component import Status
 from services.devstack.process import ManagedProcess, StackError, port_open
 
 # Start order: the read model first, so nothing the others do goes unrecorded.
@@ -96,6 +97,18 @@ class ServiceProcess:
 
     def stop(self) -> bool:
         return self.process.stop(timeout=30)
+
+    def status(self) -> Status:
+        pid = self.process.pid()
+        return Status(
+            name=self.spec.name,
+            running=pid is not None,
+            healthy=pid is not None and self.ready(),
+            version="service",
+            address=self.url + self.spec.ready_path,
+            log=self.log_file,
+            pid=pid,
+        )
 
     def log_tail(self, lines: int) -> str:
         return ManagedProcess(self.spec.name, self.process.pid_file, self._log_file).log_tail(lines)
