@@ -264,7 +264,10 @@ def _summarise(results: list[Tracked], options: SubmitOptions, *, skipped: int) 
             continue
         status_url = f"{api}/v1/images/{t.image_id}"
         if t.saved_to:
-            console.print(f"  saved      {where} -> {escape(str(t.saved_to))}  id {t.image_id}")
+            console.print(
+                f"  saved      {where} -> {escape(str(t.saved_to))}  id {t.image_id}"
+                f"  status {status_url}"
+            )
         elif t.status == "completed":
             console.print(
                 f"  completed  {where}  id {t.image_id}\n"
