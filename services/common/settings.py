@@ -55,13 +55,24 @@ class TopicNames(BaseSettings):
     def downloaded(self) -> str:
         return self.name("image.downloaded")
 
+    @property
+    def deleted(self) -> str:
+        return self.name("image.deleted")
+
     def dlq(self, topic: str) -> str:
         """The dead-letter topic of ``topic``."""
         return f"{topic}.dlq"
 
     @property
     def event_topics(self) -> list[str]:
-        return [self.uploaded, self.started, self.completed, self.failed, self.downloaded]
+        return [
+            self.uploaded,
+            self.started,
+            self.completed,
+            self.failed,
+            self.downloaded,
+            self.deleted,
+        ]
 
     @property
     def all_topics(self) -> list[str]:

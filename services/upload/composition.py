@@ -21,6 +21,7 @@ from services.upload.adapters.postgres import create_pool
 from services.upload.adapters.read_model import ReadModel
 from services.upload.adapters.topic_witness import TopicWitness
 from services.upload.adapters.uploads_ledger import UploadLedger
+from services.upload.deletions import DeletionService
 from services.upload.domain.image_check import ImageLimits
 from services.upload.images import ImageQueries
 from services.upload.metrics import UploadMetrics
@@ -45,6 +46,7 @@ class Services:
     uploads: UploadService
     images: ImageQueries
     reprocess: ReprocessService
+    deletions: DeletionService
     metrics: UploadMetrics
 
     async def readiness(self) -> dict[str, str]:
@@ -129,6 +131,12 @@ async def build_services(
                 images=images,
                 ledger=ledger,
                 read_model=read_model,
+                publisher=publisher,
+                publish_timeout=settings.publish_timeout_seconds,
+            ),
+            deletions=DeletionService(
+                read_model=read_model,
+                ledger=ledger,
                 publisher=publisher,
                 publish_timeout=settings.publish_timeout_seconds,
             ),

@@ -1,11 +1,14 @@
 """Reading an owner's image: from the read model, or from the upload ledger while the
-projector has not caught up yet; and finding a finished task's result."""
+projector has not caught up yet; finding a finished task's result; listing the owner's
+images. A deleted image answers 410 `image_deleted` to its owner (404 to anyone else), as
+soon as the API has published its deletion."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -13,6 +16,7 @@ from aiokafka.errors import KafkaError
 from schemas import ImageDownloaded, ResultKind, new_event_id, utc_now
 from services.upload.adapters.read_model import ReadModel
 from services.upload.domain.errors import ErrorCode, Rejected
+from services.upload.domain.listing import Page, PageRequest
 from services.upload.domain.progress import TaskStatus
 from services.upload.domain.projection import ImageState, TaskState, apply_to_image, apply_to_task
 from services.upload.ports import Ledger, Publisher
@@ -53,12 +57,22 @@ class ResultObjectRef:
     size: int
 
 
-def _plausible_id(image_id: str) -> bool:
+def plausible_id(image_id: str) -> bool:
     return 0 < len(image_id) <= 128 and image_id[0].isalnum() and set(image_id) <= _IDENTIFIER_CHARS
 
 
-def _not_found(image_id: str) -> Rejected:
+def not_found(image_id: str) -> Rejected:
     return Rejected(ErrorCode.NOT_FOUND, f"no image {image_id!r} among your images")
+
+
+def gone(image_id: str, deleted_at: datetime | None) -> Rejected:
+    return Rejected(
+        ErrorCode.IMAGE_DELETED,
+        f"image {image_id} was deleted; its original and results are removed",
+        deleted_at=None
+        if deleted_at is None
+        else deleted_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    )
 
 
 class ImageQueries:
@@ -76,14 +90,19 @@ class ImageQueries:
 
     async def find(self, owner: str, image_id: str) -> ImageRecord:
         """The owner's image; another owner's image is not found, exactly like a missing one."""
-        if not _plausible_id(image_id):
-            raise _not_found(image_id)
+        if not plausible_id(image_id):
+            raise not_found(image_id)
         image = await self._read_model.image(owner, image_id)
+        if image is not None and image.deleted:
+            raise gone(image_id, image.deleted_at)
+        deleted_at = await self._ledger.deleted_at(owner, image_id)
+        if deleted_at is not None:
+            raise gone(image_id, deleted_at)  # the projector has not applied it yet
         if image is not None:
             return ImageRecord(image, await self._read_model.tasks(image_id))
         event = await self._ledger.published_event(owner, image_id)
         if event is None:
-            raise _not_found(image_id)
+            raise not_found(image_id)
         # Accepted, but the projector has not applied it yet: show it as the projector will.
         task = apply_to_task(None, event)
         projected = apply_to_image(None, event, task)
@@ -117,6 +136,11 @@ class ImageQueries:
             content_type=str(found["content_type"]),
             size=int(found["size"]),
         )
+
+    async def page(self, owner: str, request: PageRequest) -> Page:
+        """A page of the owner's images, newest first; deleted ones are left out. Images
+        appear once the projector has applied their upload."""
+        return await self._read_model.page(owner, request)
 
     async def record_download(self, owner: str, image_id: str, ref: ResultObjectRef) -> None:
         """Publish ImageDownloaded. A download is never refused because of it: a failure

@@ -81,6 +81,28 @@ class UploadLedger:
             )
         return None if data is None else ImageUploaded.model_validate(data)
 
+    async def deleted_at(self, owner: str, image_id: str) -> datetime | None:
+        """When the owner deleted the upload through this API, if they did."""
+        with postgres_errors():
+            at: datetime | None = await self._pool.fetchval(
+                "SELECT deleted_at FROM uploads WHERE image_id = $1 AND owner = $2",
+                image_id,
+                owner,
+            )
+        return at
+
+    async def mark_deleted(self, owner: str, image_id: str, at: datetime) -> None:
+        """Record the deletion (the first one stays); nothing for an image not in the
+        ledger."""
+        with postgres_errors():
+            await self._pool.execute(
+                "UPDATE uploads SET deleted_at = least(coalesce(deleted_at, $3), $3) "
+                "WHERE image_id = $1 AND owner = $2",
+                image_id,
+                owner,
+                at,
+            )
+
     async def sweep(
         self, older_than_seconds: float, delete_blob: DeleteBlob, on_topic: Witness
     ) -> list[str]:
