@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import uuid
 from typing import Any
 
 import asyncpg
@@ -39,7 +38,9 @@ def index_bucket(minio: Minio) -> str:
 def purger(api: Api, pg_pool: asyncpg.Pool, index_bucket: str) -> Purger:
     s3 = api.common.s3
     blobs: MinioBlobStore = api.services.blobs
-    return Purger(pg_pool, blobs, PurgeBuckets(s3.bucket_originals, s3.bucket_results, index_bucket))
+    return Purger(
+        pg_pool, blobs, PurgeBuckets(s3.bucket_originals, s3.bucket_results, index_bucket)
+    )
 
 
 async def project(api: Api, owner: Owner, pool: asyncpg.Pool, topic: str) -> list[Any]:
@@ -84,7 +85,7 @@ async def test_pages_cover_every_image_once_while_uploads_go_on(
     cursor: str | None = None
     later: list[str] = []
     for _ in range(10):
-        query = {"limit": 3, **({"cursor": cursor} if cursor else {})}
+        query: dict[str, str | int] = {"limit": 3, **({"cursor": cursor} if cursor else {})}
         answer = await api.client.get("/v1/images", params=query, headers=owner.headers)
         assert answer.status_code == 200, answer.text
         body = answer.json()
