@@ -131,6 +131,34 @@ async def save_image(conn: asyncpg.Connection, image: ImageState) -> None:
     await conn.execute(_SAVE_IMAGE, *(getattr(image, c) for c in IMAGE_COLUMNS))
 
 
+def page_query(owner: str, request: PageRequest) -> tuple[str, list[Any]]:
+    """The listing query and its arguments, built from the conditions in use only, so that
+    the planner walks `images_owner_listing` (or, with a status,
+    `images_owner_status_listing`) from the cursor on. One row more than the page is asked
+    for, to know whether another page follows."""
+    conditions = ["owner = $1", "NOT deleted"]
+    args: list[Any] = [owner]
+
+    def arg(value: Any) -> str:
+        args.append(value)
+        return f"${len(args)}"
+
+    if request.status is not None:
+        conditions.append(f"status = {arg(request.status.value)}")
+    if request.since is not None:
+        conditions.append(f"uploaded_at >= {arg(request.since)}")
+    if request.until is not None:
+        conditions.append(f"uploaded_at < {arg(request.until)}")
+    if request.after is not None:
+        at, last_id = request.after
+        conditions.append(f"(uploaded_at, id) < ({arg(at)}, {arg(last_id)})")
+    query = (
+        f"{_IMAGE_SELECT} WHERE {' AND '.join(conditions)} "
+        f"ORDER BY uploaded_at DESC, id DESC LIMIT {arg(request.limit + 1)}"
+    )
+    return query, args
+
+
 class ReadModel:
     """What the API reads: an owner's image and the history of its tasks."""
 
@@ -147,29 +175,8 @@ class ReadModel:
 
     async def page(self, owner: str, request: PageRequest) -> Page:
         """A page of the owner's images that are not deleted, newest upload first, with
-        each image's current task. The query is built from the conditions in use only, so
-        that the planner walks `images_owner_listing` (or, with a status,
-        `images_owner_status_listing`) from the cursor on."""
-        conditions = ["owner = $1", "NOT deleted"]
-        args: list[Any] = [owner]
-
-        def arg(value: Any) -> str:
-            args.append(value)
-            return f"${len(args)}"
-
-        if request.status is not None:
-            conditions.append(f"status = {arg(request.status.value)}")
-        if request.since is not None:
-            conditions.append(f"uploaded_at >= {arg(request.since)}")
-        if request.until is not None:
-            conditions.append(f"uploaded_at < {arg(request.until)}")
-        if request.after is not None:
-            at, last_id = request.after
-            conditions.append(f"(uploaded_at, id) < ({arg(at)}, {arg(last_id)})")
-        query = (
-            f"{_IMAGE_SELECT} WHERE {' AND '.join(conditions)} "
-            f"ORDER BY uploaded_at DESC, id DESC LIMIT {arg(request.limit + 1)}"
-        )
+        each image's current task (`page_query`)."""
+        query, args = page_query(owner, request)
         with postgres_errors():
             rows = await self._pool.fetch(query, *args)
             images = [image_from_row(row) for row in rows[: request.limit]]
