@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -140,6 +140,26 @@ class ImageDeletedView(BaseModel):
     id: str = Field(description="The image id.")
     status: str = Field(description="Always `deleted`.")
     deleted_at: datetime = Field(description="When it was (first) deleted.")
+
+
+class UsageTotalsView(BaseModel):
+    uploaded: int = Field(description="Images uploaded (deleted ones included).")
+    processed: int = Field(description="Tasks completed.")
+    failed: int = Field(description="Tasks whose latest attempt failed.")
+    megapixels: float = Field(description="Width x height of the completed tasks' images, in MP.")
+    result_bytes: int = Field(description="Bytes of results the completed tasks wrote.")
+
+
+class DayUsageView(UsageTotalsView):
+    day: date = Field(description="The UTC day.")
+
+
+class UsageView(BaseModel):
+    owner: str
+    since: date = Field(description="First day counted (UTC).")
+    until: date = Field(description="Day after the last one counted (UTC).")
+    days: list[DayUsageView] = Field(description="Days with activity, oldest first.")
+    total: UsageTotalsView
 
 
 class Health(BaseModel):
