@@ -6,7 +6,9 @@ soon as the API has published its deletion."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,8 +19,9 @@ from schemas import ImageDownloaded, ResultKind, new_event_id, utc_now
 from services.upload.adapters.read_model import ReadModel
 from services.upload.domain.errors import ErrorCode, Rejected
 from services.upload.domain.listing import Page, PageRequest
-from services.upload.domain.progress import TaskStatus
+from services.upload.domain.progress import ImageStatus, TaskStatus
 from services.upload.domain.projection import ImageState, TaskState, apply_to_image, apply_to_task
+from services.upload.domain.retention import Retention
 from services.upload.ports import Ledger, Publisher
 
 logger = logging.getLogger(__name__)
@@ -82,11 +85,31 @@ class ImageQueries:
         ledger: Ledger,
         publisher: Publisher,
         publish_timeout: float,
+        retention: Retention,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._read_model = read_model
         self._ledger = ledger
         self._publisher = publisher
         self._publish_timeout = publish_timeout
+        self._retention = retention
+        self._clock = clock
+
+    def _expired(self, image: ImageState, served: TaskState | None) -> ImageState:
+        """The image as read now: `expired` once the served result's retention passed."""
+        if (
+            image.status is ImageStatus.COMPLETED
+            and served is not None
+            and self._retention.results_expired(served, self._clock())
+        ):
+            return dataclasses.replace(image, status=ImageStatus.EXPIRED)
+        return image
+
+    def original_expires_at(self, record: ImageRecord) -> datetime | None:
+        return self._retention.original_expires_at(record.tasks)
+
+    def original_expired(self, record: ImageRecord) -> bool:
+        return self._retention.original_expired(record.tasks, self._clock())
 
     async def find(self, owner: str, image_id: str) -> ImageRecord:
         """The owner's image; another owner's image is not found, exactly like a missing one."""
@@ -99,7 +122,9 @@ class ImageQueries:
         if deleted_at is not None:
             raise gone(image_id, deleted_at)  # the projector has not applied it yet
         if image is not None:
-            return ImageRecord(image, await self._read_model.tasks(image_id))
+            tasks = await self._read_model.tasks(image_id)
+            record = ImageRecord(image, tasks)
+            return ImageRecord(self._expired(image, record.result_task), tasks)
         event = await self._ledger.published_event(owner, image_id)
         if event is None:
             raise not_found(image_id)
@@ -114,6 +139,14 @@ class ImageQueries:
         task of the image is completed."""
         record = await self.find(owner, image_id)
         task = record.result_task
+        if task is not None and self._retention.results_expired(task, self._clock()):
+            expired_at = self._retention.results_expire_at(task)
+            raise Rejected(
+                ErrorCode.RESULT_EXPIRED,
+                f"the results of image {image_id} were kept until {expired_at:%Y-%m-%d %H:%M} "
+                "UTC and are removed; upload the image again to process it anew",
+                expired_at=None if expired_at is None else expired_at.isoformat(),
+            )
         if task is None or not task.results:
             raise Rejected(
                 ErrorCode.RESULT_NOT_READY,
@@ -140,7 +173,9 @@ class ImageQueries:
     async def page(self, owner: str, request: PageRequest) -> Page:
         """A page of the owner's images, newest first; deleted ones are left out. Images
         appear once the projector has applied their upload."""
-        return await self._read_model.page(owner, request)
+        page = await self._read_model.page(owner, request)
+        images = [self._expired(i, page.current_tasks.get(i.current_task_id)) for i in page.images]
+        return dataclasses.replace(page, images=images)
 
     async def record_download(self, owner: str, image_id: str, ref: ResultObjectRef) -> None:
         """Publish ImageDownloaded. A download is never refused because of it: a failure

@@ -22,17 +22,30 @@ Witness = Callable[[Mapping[str, datetime]], Awaitable[set[str]]]
 
 
 class UploadLedger:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, idempotency_ttl_seconds: float = 86400.0) -> None:
         self._pool = pool
+        self._key_ttl = idempotency_ttl_seconds
 
     async def find(self, owner: str, idempotency_key: str) -> PriorUpload | None:
+        """The upload an owner's key names, while the key is honoured. A key older than its
+        lifetime is released (taken off its upload), so the same key makes a new upload."""
         with postgres_errors():
             row = await self._pool.fetchrow(
-                "SELECT image_id, state, request_fingerprint FROM uploads "
+                "SELECT image_id, state, request_fingerprint, "
+                "created_at < now() - make_interval(secs => $3) AS expired FROM uploads "
                 "WHERE owner = $1 AND idempotency_key = $2",
                 owner,
                 idempotency_key,
+                self._key_ttl,
             )
+            if row is not None and row["expired"]:
+                await self._pool.execute(
+                    "UPDATE uploads SET idempotency_key = NULL "
+                    "WHERE image_id = $1 AND idempotency_key = $2",
+                    row["image_id"],
+                    idempotency_key,
+                )
+                return None
         if row is None:
             return None
         return PriorUpload(row["image_id"], UploadState(row["state"]), row["request_fingerprint"])

@@ -31,6 +31,8 @@ class ErrorCode(StrEnum):
     ORIGINAL_UNAVAILABLE = "original_unavailable"
     INVALID_CURSOR = "invalid_cursor"
     IMAGE_DELETED = "image_deleted"
+    RESULT_EXPIRED = "result_expired"
+    ORIGINAL_EXPIRED = "original_expired"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 

@@ -91,5 +91,12 @@ def page_request(
             )
     if since is not None and until is not None and since >= until:
         raise Rejected(ErrorCode.VALIDATION_ERROR, "since must be before until")
+    if status is ImageStatus.EXPIRED:
+        raise Rejected(
+            ErrorCode.VALIDATION_ERROR,
+            "status=expired cannot be listed: expiry is decided when an image is read; "
+            "list status=completed with an `until` older than the results' retention",
+            parameter="status",
+        )
     after = None if cursor is None else decode_cursor(cursor)
     return PageRequest(limit=limit, status=status, since=since, until=until, after=after)
