@@ -18,6 +18,7 @@ from services.upload.adapters.blob_store import MinioBlobStore
 from services.upload.adapters.errors import Unavailable
 from services.upload.projector.projection import Projection
 from services.upload.projector.purger import PurgeBuckets, Purger
+from services.upload.projector.runner import run_projector
 from services.upload.settings import UploadSettings
 from tests.integration.upload.conftest import Api, Owner
 from tests.integration.upload.observe import events_of
@@ -294,3 +295,32 @@ async def test_the_purger_retries_when_the_store_fails(
     await purger.purge_due()
     row = await pg_pool.fetchrow("SELECT * FROM purge_requests WHERE image_id = $1", image_id)
     assert row["purged_at"] is not None and row["objects"] == 1
+
+
+async def test_the_projector_process_purges_a_deleted_image_by_itself(
+    api: Api, owner: Owner, pg_pool: asyncpg.Pool, minio: Minio, index_bucket: str, unique: str
+) -> None:
+    image_id = await upload(api, owner)
+    event = await the_upload(api, owner, pg_pool, image_id)
+    await Projection(pg_pool).apply(stored_results(api, minio, event, at=2))
+    assert len(objects_of_image(api, minio, event)) == 4
+    settings = UploadSettings(
+        projector_group=f"tests-purge-{unique}",
+        purge_delay_seconds=0.2,
+        purge_interval_seconds=30,  # the deletion wakes the purger; no polling needed
+        content_index_bucket=index_bucket,
+    )
+    stop = asyncio.Event()
+    runner = asyncio.create_task(run_projector(settings, api.common, stop))
+    try:
+        assert (await api.client.delete(f"/v1/images/{image_id}", headers=owner.headers)).is_success
+        deadline = asyncio.get_running_loop().time() + 30
+        while objects_of_image(api, minio, event):
+            assert asyncio.get_running_loop().time() < deadline, objects_of_image(api, minio, event)
+            assert not runner.done(), runner
+            await asyncio.sleep(0.1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(runner, 15)
+    row = await pg_pool.fetchrow("SELECT deleted FROM images WHERE id = $1", image_id)
+    assert row["deleted"]
