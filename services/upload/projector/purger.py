@@ -157,11 +157,12 @@ class Purger:
 async def purge_forever(purger: Purger, interval_seconds: float, stop: asyncio.Event) -> None:
     """Purge what is due every ``interval_seconds``, or at once when woken, until ``stop``."""
     while not stop.is_set():
+        # Cleared before the round, so a wake-up during it starts the next round at once.
+        purger.wake.clear()
         try:
             await purger.purge_due()
         except Unavailable:
             logger.warning("purge round skipped: a dependency is unavailable", exc_info=True)
-        purger.wake.clear()
         waiters = [asyncio.ensure_future(purger.wake.wait()), asyncio.ensure_future(stop.wait())]
         _, pending = await asyncio.wait(
             waiters, timeout=interval_seconds, return_when=asyncio.FIRST_COMPLETED
