@@ -200,6 +200,29 @@ class TelemetrySettings(BaseSettings):
         return f"http://{self.host}:{self.query_port}"
 
 
+class PrometheusSettings(BaseSettings):
+    """Prometheus of the local stack, and what it scrapes."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_PROMETHEUS_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Prometheus host.")
+    port: int = Field(9090, description="Prometheus HTTP API port.")
+    scrape_interval_s: int = Field(5, ge=1, description="How often every target is scraped.")
+    targets: str = Field(
+        "upload=127.0.0.1:8080,notifier=127.0.0.1:8081,processor=127.0.0.1:8082,"
+        "projector=127.0.0.1:8083",
+        description="The services' /metrics as `service=host:port`, comma-separated.",
+    )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def service_targets(self) -> dict[str, str]:
+        pairs = (item.split("=", 1) for item in self.targets.split(",") if item.strip())
+        return {name.strip(): address.strip() for name, address in pairs}
+
+
 class PathSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLEARCUT_", extra="ignore")
 
@@ -228,4 +251,5 @@ class CommonSettings(BaseSettings):
     retention: RetentionSettings = Field(default_factory=RetentionSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     paths: PathSettings = Field(default_factory=PathSettings)
