@@ -157,4 +157,22 @@ class ImageDownloaded(_TaskEvent):
     kind: ResultKind = Field(description="Which result was served.")
 
 
-Event = ImageUploaded | ProcessingStarted | ProcessingCompleted | ProcessingFailed | ImageDownloaded
+class ImageDeleted(EventBase):
+    """The image was deleted by its owner or an operator: it is no longer served, and its
+    original, its results and its content-index entries are removed from the object store.
+
+    Applies to every task of the image, including tasks that complete after it.
+    """
+
+    deleted_by: Annotated[str, Field(min_length=1, max_length=200)] = Field(
+        description="Who deleted it: the owner for an API request, or an operator name."
+    )
+    reason: Annotated[str, Field(max_length=1000)] | None = Field(
+        None, description="Free-text reason given by the requester."
+    )
+
+
+TaskEvent = (
+    ImageUploaded | ProcessingStarted | ProcessingCompleted | ProcessingFailed | ImageDownloaded
+)
+Event = TaskEvent | ImageDeleted

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from schemas.events import (
     Event,
     EventBase,
+    ImageDeleted,
     ImageDownloaded,
     ImageUploaded,
     ProcessingCompleted,
@@ -55,6 +56,7 @@ EVENT_SPECS: tuple[EventSpec, ...] = (
         ProcessingFailed, "io.clearcut.image.processing.failed.v1", "image.processing.failed"
     ),
     EventSpec(ImageDownloaded, "io.clearcut.image.downloaded.v1", "image.downloaded"),
+    EventSpec(ImageDeleted, "io.clearcut.image.deleted.v1", "image.deleted"),
 )
 
 _BY_MODEL: dict[type[EventBase], EventSpec] = {spec.model: spec for spec in EVENT_SPECS}

@@ -17,6 +17,7 @@ from services.cli import (
     submit,
     topics,
     upload,
+    usage,
 )
 
 app = typer.Typer(
@@ -33,6 +34,7 @@ replay.register(app)
 upload.register(app)
 processor.register(app)
 notifier.register(app)
+usage.register(app)
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(docs.app, name="docs")

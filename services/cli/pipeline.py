@@ -32,7 +32,7 @@ def init() -> None:
     settings = CommonSettings()
     try:
         topics = asyncio.run(create_topics(settings.kafka, project_topics(settings.topics)))
-        buckets = ensure_buckets(settings.s3)
+        buckets = ensure_buckets(settings.s3, settings.retention)
         applied, seeded = asyncio.run(migrate_and_seed(settings.postgres, AuthSettings()))
     except Exception as exc:
         console.print(f"[bold red]error:[/] init failed: {exc}")

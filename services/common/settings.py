@@ -55,13 +55,24 @@ class TopicNames(BaseSettings):
     def downloaded(self) -> str:
         return self.name("image.downloaded")
 
+    @property
+    def deleted(self) -> str:
+        return self.name("image.deleted")
+
     def dlq(self, topic: str) -> str:
         """The dead-letter topic of ``topic``."""
         return f"{topic}.dlq"
 
     @property
     def event_topics(self) -> list[str]:
-        return [self.uploaded, self.started, self.completed, self.failed, self.downloaded]
+        return [
+            self.uploaded,
+            self.started,
+            self.completed,
+            self.failed,
+            self.downloaded,
+            self.deleted,
+        ]
 
     @property
     def all_topics(self) -> list[str]:
@@ -112,6 +123,42 @@ class S3Settings(BaseSettings):
     @property
     def buckets(self) -> list[str]:
         return [self.bucket_originals, self.bucket_results]
+
+
+class RetentionSettings(BaseSettings):
+    """How long images and idempotency keys are kept (see docs/operations.md)."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_RETENTION_", extra="ignore")
+
+    originals_hours: float = Field(
+        24.0,
+        gt=0,
+        description="Originals are kept this long after their image's task finished; the "
+        "originals bucket's lifecycle rule removes them after as many days, rounded up, "
+        "from their upload.",
+    )
+    results_days: float = Field(
+        30.0,
+        gt=0,
+        description="Results are kept this long after their task finished; then they read "
+        "as `expired` and the results bucket's lifecycle rule removes them (days rounded up).",
+    )
+    idempotency_key_hours: float = Field(
+        24.0, gt=0, description="An `Idempotency-Key` is honoured this long after its upload."
+    )
+    bucket_lifecycle: bool = Field(
+        True,
+        description="Set the buckets' lifecycle expiration rules when creating buckets "
+        "(off for a store without lifecycle support).",
+    )
+
+    @property
+    def originals_seconds(self) -> float:
+        return self.originals_hours * 3600
+
+    @property
+    def results_seconds(self) -> float:
+        return self.results_days * 86400
 
 
 class PostgresSettings(BaseSettings):
@@ -218,6 +265,7 @@ class CommonSettings(BaseSettings):
     kafka: KafkaSettings = Field(default_factory=KafkaSettings)
     topics: TopicNames = Field(default_factory=TopicNames)
     s3: S3Settings = Field(default_factory=S3Settings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)

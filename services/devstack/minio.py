@@ -65,6 +65,6 @@ class MinIO(Component):
 
     def after_start(self) -> None:
         try:
-            ensure_buckets(self.settings.s3)
+            ensure_buckets(self.settings.s3, self.settings.retention)
         except Exception as exc:
             raise StackError(f"minio: creating the project's buckets failed: {exc}") from exc

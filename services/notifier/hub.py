@@ -18,9 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from schemas import ImageDeleted
 from services.common.envelope import EventEnvelope
 from services.notifier.domain import server_messages
 from services.notifier.domain.client_messages import Subscribe, Unsubscribe
+from services.notifier.domain.cloudevent import structured
 from services.notifier.domain.links import Links
 from services.notifier.domain.notice import Notice, notice_for
 from services.notifier.domain.progress import PUSHED_EVENTS, Status
@@ -88,6 +90,8 @@ class Hub:
     def publish(self, envelope: EventEnvelope) -> int:
         """Push one consumed event; returns the number of clients it was queued for."""
         event = envelope.event
+        if isinstance(event, ImageDeleted):
+            return self._deleted(envelope, event)
         if not isinstance(event, PUSHED_EVENTS):
             return 0
         notice = notice_for(envelope, event, self._links)
@@ -97,6 +101,31 @@ class Hub:
             logger.debug("not pushing %s event %s", verdict.value, notice.event_id)
             return 0
         return self._fan_out(notice)
+
+    def _deleted(self, envelope: EventEnvelope, event: ImageDeleted) -> int:
+        """Tell the image's subscribers (and its owner's) once, then forget the image: its
+        subscriptions end and its later events are never pushed."""
+        if not self._recent.forget(event.image_id):
+            self._metrics.events.labels(type(event).__name__, Verdict.DUPLICATE.value).inc()
+            return 0
+        self._metrics.events.labels(type(event).__name__, Verdict.ACCEPTED.value).inc()
+        text = server_messages.event(event.image_id, structured(envelope), {})
+        sent = 0
+        dropped: list[Client] = []
+        for client in list(self._routes.recipients(event.image_id, event.owner)):
+            state = self._routes.subscriptions(client)
+            if state is None or client.owner != event.owner:
+                continue
+            state.baselines.pop(event.image_id, None)
+            if self._routes.remove_image(client, state, event.image_id):
+                self._metrics.subscriptions.dec()
+            if client.offer(text, kind="event", event_time=event.occurred_at.timestamp()):
+                sent += 1
+            else:
+                dropped.append(client)
+        for client in dropped:
+            self.unregister(client)
+        return sent
 
     def _fan_out(self, notice: Notice) -> int:
         timestamp = notice.occurred_at.timestamp()
@@ -213,7 +242,11 @@ class Hub:
         if self._routes.subscriptions(client) is None:
             return
         truncated = len(rows) > limit
-        snapshots = {row.image_id: row for row in rows[:limit] if row.owner == client.owner}
+        snapshots = {
+            row.image_id: row
+            for row in rows[:limit]
+            if row.owner == client.owner and not self._recent.is_deleted(row.image_id)
+        }
         recent = self._recent.owner_notices(client.owner)
         answered: list[ImageSnapshot] = []
         for image_id, row in snapshots.items():
@@ -258,6 +291,8 @@ class Hub:
     def _state(self, owner: str, row: ImageSnapshot | None, image_id: str) -> ImageSnapshot | None:
         if row is not None and row.owner != owner:
             return None  # someone else's image: answered exactly like an unknown one
+        if self._recent.is_deleted(image_id):
+            return None  # deleted, though the read model may not show it yet
         notices = [n for n in self._recent.notices(image_id) if n.owner == owner]
         return current_state(row, notices)
 

@@ -21,7 +21,9 @@ from services.upload.adapters.postgres import create_pool
 from services.upload.adapters.read_model import ReadModel
 from services.upload.adapters.topic_witness import TopicWitness
 from services.upload.adapters.uploads_ledger import UploadLedger
+from services.upload.deletions import DeletionService
 from services.upload.domain.image_check import ImageLimits
+from services.upload.domain.retention import Retention
 from services.upload.images import ImageQueries
 from services.upload.metrics import UploadMetrics
 from services.upload.reprocessing import ReprocessService
@@ -45,6 +47,7 @@ class Services:
     uploads: UploadService
     images: ImageQueries
     reprocess: ReprocessService
+    deletions: DeletionService
     metrics: UploadMetrics
 
     async def readiness(self) -> dict[str, str]:
@@ -101,9 +104,15 @@ async def build_services(
         stack.push_async_callback(producer.stop)
         publisher = EventPublisher(producer, common.topics, SOURCE)
         blobs = MinioBlobStore(create_minio(common.s3, settings.workers * 2), executor)
-        ledger = UploadLedger(pool)
+        ledger = UploadLedger(pool, common.retention.idempotency_key_hours * 3600)
         read_model = ReadModel(pool)
-        images = ImageQueries(read_model, ledger, publisher, settings.publish_timeout_seconds)
+        images = ImageQueries(
+            read_model,
+            ledger,
+            publisher,
+            settings.publish_timeout_seconds,
+            Retention(common.retention.originals_seconds, common.retention.results_seconds),
+        )
         services = Services(
             settings=settings,
             common=common,
@@ -129,6 +138,12 @@ async def build_services(
                 images=images,
                 ledger=ledger,
                 read_model=read_model,
+                publisher=publisher,
+                publish_timeout=settings.publish_timeout_seconds,
+            ),
+            deletions=DeletionService(
+                read_model=read_model,
+                ledger=ledger,
                 publisher=publisher,
                 publish_timeout=settings.publish_timeout_seconds,
             ),

@@ -1,11 +1,16 @@
 """Reading an owner's image: from the read model, or from the upload ledger while the
-projector has not caught up yet; and finding a finished task's result."""
+projector has not caught up yet; finding a finished task's result; listing the owner's
+images. A deleted image answers 410 `image_deleted` to its owner (404 to anyone else), as
+soon as the API has published its deletion."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -13,8 +18,10 @@ from aiokafka.errors import KafkaError
 from schemas import ImageDownloaded, ResultKind, new_event_id, utc_now
 from services.upload.adapters.read_model import ReadModel
 from services.upload.domain.errors import ErrorCode, Rejected, shown
-from services.upload.domain.progress import TaskStatus
+from services.upload.domain.listing import Page, PageRequest
+from services.upload.domain.progress import ImageStatus, TaskStatus
 from services.upload.domain.projection import ImageState, TaskState, apply_to_image, apply_to_task
+from services.upload.domain.retention import Retention
 from services.upload.ports import Ledger, Publisher
 
 logger = logging.getLogger(__name__)
@@ -53,12 +60,22 @@ class ResultObjectRef:
     size: int
 
 
-def _plausible_id(image_id: str) -> bool:
+def plausible_id(image_id: str) -> bool:
     return 0 < len(image_id) <= 128 and image_id[0].isalnum() and set(image_id) <= _IDENTIFIER_CHARS
 
 
-def _not_found(image_id: str) -> Rejected:
+def not_found(image_id: str) -> Rejected:
     return Rejected(ErrorCode.NOT_FOUND, f"no image {shown(image_id, 64)} among your images")
+
+
+def gone(image_id: str, deleted_at: datetime | None) -> Rejected:
+    return Rejected(
+        ErrorCode.IMAGE_DELETED,
+        f"image {image_id} was deleted; its original and results are removed",
+        deleted_at=None
+        if deleted_at is None
+        else deleted_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    )
 
 
 class ImageQueries:
@@ -68,22 +85,49 @@ class ImageQueries:
         ledger: Ledger,
         publisher: Publisher,
         publish_timeout: float,
+        retention: Retention,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._read_model = read_model
         self._ledger = ledger
         self._publisher = publisher
         self._publish_timeout = publish_timeout
+        self._retention = retention
+        self._clock = clock
+
+    def _expired(self, image: ImageState, served: TaskState | None) -> ImageState:
+        """The image as read now: `expired` once the served result's retention passed."""
+        if (
+            image.status is ImageStatus.COMPLETED
+            and served is not None
+            and self._retention.results_expired(served, self._clock())
+        ):
+            return dataclasses.replace(image, status=ImageStatus.EXPIRED)
+        return image
+
+    def original_expires_at(self, record: ImageRecord) -> datetime | None:
+        return self._retention.original_expires_at(record.tasks)
+
+    def original_expired(self, record: ImageRecord) -> bool:
+        return self._retention.original_expired(record.tasks, self._clock())
 
     async def find(self, owner: str, image_id: str) -> ImageRecord:
         """The owner's image; another owner's image is not found, exactly like a missing one."""
-        if not _plausible_id(image_id):
-            raise _not_found(image_id)
+        if not plausible_id(image_id):
+            raise not_found(image_id)
         image = await self._read_model.image(owner, image_id)
+        if image is not None and image.deleted:
+            raise gone(image_id, image.deleted_at)
+        deleted_at = await self._ledger.deleted_at(owner, image_id)
+        if deleted_at is not None:
+            raise gone(image_id, deleted_at)  # the projector has not applied it yet
         if image is not None:
-            return ImageRecord(image, await self._read_model.tasks(image_id))
+            tasks = await self._read_model.tasks(image_id)
+            record = ImageRecord(image, tasks)
+            return ImageRecord(self._expired(image, record.result_task), tasks)
         event = await self._ledger.published_event(owner, image_id)
         if event is None:
-            raise _not_found(image_id)
+            raise not_found(image_id)
         # Accepted, but the projector has not applied it yet: show it as the projector will.
         task = apply_to_task(None, event)
         projected = apply_to_image(None, event, task)
@@ -95,6 +139,14 @@ class ImageQueries:
         task of the image is completed."""
         record = await self.find(owner, image_id)
         task = record.result_task
+        if task is not None and self._retention.results_expired(task, self._clock()):
+            expired_at = self._retention.results_expire_at(task)
+            raise Rejected(
+                ErrorCode.RESULT_EXPIRED,
+                f"the results of image {image_id} were kept until {expired_at:%Y-%m-%d %H:%M} "
+                "UTC and are removed; upload the image again to process it anew",
+                expired_at=None if expired_at is None else expired_at.isoformat(),
+            )
         if task is None or not task.results:
             raise Rejected(
                 ErrorCode.RESULT_NOT_READY,
@@ -117,6 +169,13 @@ class ImageQueries:
             content_type=str(found["content_type"]),
             size=int(found["size"]),
         )
+
+    async def page(self, owner: str, request: PageRequest) -> Page:
+        """A page of the owner's images, newest first; deleted ones are left out. Images
+        appear once the projector has applied their upload."""
+        page = await self._read_model.page(owner, request)
+        images = [self._expired(i, page.current_tasks.get(i.current_task_id)) for i in page.images]
+        return dataclasses.replace(page, images=images)
 
     async def record_download(self, owner: str, image_id: str, ref: ResultObjectRef) -> None:
         """Publish ImageDownloaded. A download is never refused because of it: a failure

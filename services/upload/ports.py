@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from aiokafka.structs import RecordMetadata
@@ -51,3 +52,7 @@ class Ledger(Protocol):
     async def discard(self, image_id: str) -> None: ...
 
     async def published_event(self, owner: str, image_id: str) -> ImageUploaded | None: ...
+
+    async def deleted_at(self, owner: str, image_id: str) -> datetime | None: ...
+
+    async def mark_deleted(self, owner: str, image_id: str, at: datetime) -> None: ...

@@ -82,7 +82,15 @@ class ReprocessService:
                 f"reason is {len(reason)} characters; at most {MAX_REASON} are kept",
                 option="reason",
             )
-        await self._images.find(owner, image_id)  # 404 unless it is the owner's image
+        record = await self._images.find(owner, image_id)  # 404 unless it is the owner's image
+        if self._images.original_expired(record):
+            expired_at = self._images.original_expires_at(record)
+            raise Rejected(
+                ErrorCode.ORIGINAL_EXPIRED,
+                f"the original of image {image_id} was kept until "
+                f"{expired_at:%Y-%m-%d %H:%M} UTC and is removed; it cannot be processed again",
+                expired_at=None if expired_at is None else expired_at.isoformat(),
+            )
         original = await self._ledger.published_event(owner, image_id)
         if original is None:
             raise Rejected(

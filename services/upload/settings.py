@@ -66,6 +66,20 @@ class UploadSettings(BaseSettings):
     projector_group: str = Field(
         "clearcut-projector", description="Kafka consumer group of the projector."
     )
+    purge_delay_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="The purger removes a deleted image's objects this long after each of "
+        "its events, so that a processor finishing a task meanwhile has written everything.",
+    )
+    purge_interval_seconds: float = Field(
+        5.0, gt=0, description="How often the projector's purger looks for due purges."
+    )
+    content_index_bucket: str = Field(
+        "clearcut-processor",
+        description="The processor's state bucket (its `STATE_BUCKET`), whose index of "
+        "results by content the purger cleans of a deleted image's entries.",
+    )
     projector_metrics_port: int = Field(
         8083, ge=0, description="Port of the projector's Prometheus `/metrics`; 0 serves none."
     )

@@ -135,7 +135,8 @@ def test_upload_example_with_reprocessing_validates() -> None:
 def test_examples_describe_one_image_and_task() -> None:
     events = [example(spec) for spec in EVENT_SPECS]
     assert len({e["image_id"] for e in events}) == 1
-    assert len({e["task_id"] for e in events}) == 1
+    assert len({e["task_id"] for e in events if "task_id" in e}) == 1
+    assert [spec.name for spec in EVENT_SPECS if "task_id" not in example(spec)] == ["ImageDeleted"]
     assert len({e["event_id"] for e in events}) == len(events)
 
 
@@ -156,14 +157,17 @@ TOP_LEVEL_REQUIRED = {
     },
     "ProcessingFailed": {"attempt", "worker_id", "reason", "message", "retriable"},
     "ImageDownloaded": {"kind"},
+    "ImageDeleted": {"deleted_by"},
 }
-COMMON_REQUIRED = {"event_id", "image_id", "owner", "occurred_at", "task_id"}
+COMMON_REQUIRED = {"event_id", "image_id", "owner", "occurred_at"}
+TASK_REQUIRED = {"task_id"}
 
 
 @pytest.mark.parametrize("spec", EVENT_SPECS, ids=SPEC_IDS)
 def test_top_level_required_fields_are_pinned(spec: EventSpec) -> None:
     required = set(load_schema(spec)["required"])
-    assert required == COMMON_REQUIRED | TOP_LEVEL_REQUIRED[spec.name]
+    task = TASK_REQUIRED if spec.name != "ImageDeleted" else set()
+    assert required == COMMON_REQUIRED | task | TOP_LEVEL_REQUIRED[spec.name]
 
 
 def test_required_cases_reach_nested_objects() -> None:

@@ -49,7 +49,7 @@ class KafkaEventFeed:
         refresh_seconds: float = 30.0,
     ) -> None:
         self._kafka = kafka
-        self._topics = [topics.started, topics.completed, topics.failed]
+        self._topics = [topics.started, topics.completed, topics.failed, topics.deleted]
         self._metrics = metrics
         self._client_id = client_id
         self._tracer = tracer

@@ -22,6 +22,7 @@ class Verdict(StrEnum):
     ACCEPTED = "accepted"
     DUPLICATE = "duplicate"
     STALE = "stale"
+    DELETED = "deleted"  # the image was deleted: nothing more is said about it
 
 
 class _Image:
@@ -49,6 +50,7 @@ class RecentEvents:
         self._clock = clock
         self._images: OrderedDict[str, _Image] = OrderedDict()  # least recently touched first
         self._by_owner: dict[str, set[str]] = {}
+        self._deleted: OrderedDict[str, None] = OrderedDict()  # ids only, oldest first
 
     def __len__(self) -> int:
         return len(self._images)
@@ -57,6 +59,8 @@ class RecentEvents:
         """Record ``notice`` if it moves its task forward; say why not otherwise."""
         now = self._clock()
         self._expire(now)
+        if notice.image_id in self._deleted:
+            return Verdict.DELETED
         entry = self._images.get(notice.image_id)
         if entry is None:
             entry = _Image(notice.owner, self._per_image, now)
@@ -72,6 +76,22 @@ class RecentEvents:
         entry.touched = now
         self._images.move_to_end(notice.image_id)
         return Verdict.ACCEPTED
+
+    def forget(self, image_id: str) -> bool:
+        """Drop everything about a deleted image and refuse its later events (`DELETED`).
+        Only its id is kept, for as many images as the recent events hold. False when it
+        was forgotten before (a re-delivered deletion)."""
+        if image_id in self._deleted:
+            return False
+        if image_id in self._images:
+            self._drop(image_id)
+        self._deleted[image_id] = None
+        while len(self._deleted) > self._max_images:
+            self._deleted.popitem(last=False)
+        return True
+
+    def is_deleted(self, image_id: str) -> bool:
+        return image_id in self._deleted
 
     def notices(self, image_id: str) -> list[Notice]:
         """Accepted events of the image, oldest first."""

@@ -95,6 +95,32 @@ class MinioBlobStore:
         )
         return url
 
+    async def keys(self, bucket: str, prefix: str, *, recursive: bool = True) -> list[str]:
+        """Object keys under ``prefix`` (with ``recursive=False``, the next level's keys and
+        "folders", the latter ending in `/`)."""
+
+        def listing() -> list[str]:
+            found = self._client.list_objects(bucket, prefix=prefix, recursive=recursive)
+            return [obj.object_name for obj in found if obj.object_name]
+
+        return await self._run(listing)
+
+    async def stat(self, bucket: str, key: str) -> int:
+        """The object's size; `BlobNotFound` when there is none."""
+        found = await self._run(lambda: self._client.stat_object(bucket, key))
+        return int(found.size or 0)
+
+    async def read(self, bucket: str, key: str) -> bytes:
+        def fetch() -> bytes:
+            response = self._client.get_object(bucket, key)
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await self._run(fetch)
+
     async def ping(self, bucket: str) -> None:
         exists = await self._run(lambda: self._client.bucket_exists(bucket))
         if not exists:

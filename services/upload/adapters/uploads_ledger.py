@@ -22,17 +22,30 @@ Witness = Callable[[Mapping[str, datetime]], Awaitable[set[str]]]
 
 
 class UploadLedger:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, idempotency_ttl_seconds: float = 86400.0) -> None:
         self._pool = pool
+        self._key_ttl = idempotency_ttl_seconds
 
     async def find(self, owner: str, idempotency_key: str) -> PriorUpload | None:
+        """The upload an owner's key names, while the key is honoured. A key older than its
+        lifetime is released (taken off its upload), so the same key makes a new upload."""
         with postgres_errors():
             row = await self._pool.fetchrow(
-                "SELECT image_id, state, request_fingerprint FROM uploads "
+                "SELECT image_id, state, request_fingerprint, "
+                "created_at < now() - make_interval(secs => $3) AS expired FROM uploads "
                 "WHERE owner = $1 AND idempotency_key = $2",
                 owner,
                 idempotency_key,
+                self._key_ttl,
             )
+            if row is not None and row["expired"]:
+                await self._pool.execute(
+                    "UPDATE uploads SET idempotency_key = NULL "
+                    "WHERE image_id = $1 AND idempotency_key = $2",
+                    row["image_id"],
+                    idempotency_key,
+                )
+                return None
         if row is None:
             return None
         return PriorUpload(row["image_id"], UploadState(row["state"]), row["request_fingerprint"])
@@ -80,6 +93,28 @@ class UploadLedger:
                 owner,
             )
         return None if data is None else ImageUploaded.model_validate(data)
+
+    async def deleted_at(self, owner: str, image_id: str) -> datetime | None:
+        """When the owner deleted the upload through this API, if they did."""
+        with postgres_errors():
+            at: datetime | None = await self._pool.fetchval(
+                "SELECT deleted_at FROM uploads WHERE image_id = $1 AND owner = $2",
+                image_id,
+                owner,
+            )
+        return at
+
+    async def mark_deleted(self, owner: str, image_id: str, at: datetime) -> None:
+        """Record the deletion (the first one stays); nothing for an image not in the
+        ledger."""
+        with postgres_errors():
+            await self._pool.execute(
+                "UPDATE uploads SET deleted_at = least(coalesce(deleted_at, $3), $3) "
+                "WHERE image_id = $1 AND owner = $2",
+                image_id,
+                owner,
+                at,
+            )
 
     async def sweep(
         self, older_than_seconds: float, delete_blob: DeleteBlob, on_topic: Witness

@@ -12,7 +12,7 @@ from prometheus_client import CollectorRegistry
 
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
-from services.upload.api import routes_images, routes_ops
+from services.upload.api import routes_images, routes_ops, routes_usage
 from services.upload.api.docs_page import install_docs
 from services.upload.api.errors import install_error_handlers, use_error_body_for_validation
 from services.upload.api.middleware import HttpMetrics, RequestMetrics, TraceHeaders
@@ -53,6 +53,7 @@ def create_app(
     )
     app.state.registry = registry
     app.include_router(routes_images.router)
+    app.include_router(routes_usage.router)
     app.include_router(routes_ops.router)
     install_docs(app)
     install_error_handlers(app, settings.retry_after_seconds)

@@ -22,12 +22,16 @@ STATUS = {
     ErrorCode.MISSING_FILE: 400,
     ErrorCode.INVALID_IDEMPOTENCY_KEY: 400,
     ErrorCode.UNKNOWN_PARAMETER: 400,
+    ErrorCode.INVALID_CURSOR: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.RESULT_NOT_READY: 409,
     ErrorCode.ORIGINAL_UNAVAILABLE: 409,
     ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
+    ErrorCode.IMAGE_DELETED: 410,
+    ErrorCode.RESULT_EXPIRED: 410,
+    ErrorCode.ORIGINAL_EXPIRED: 409,
     ErrorCode.BODY_TOO_LARGE: 413,
     ErrorCode.TOO_MANY_PIXELS: 413,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
@@ -43,11 +47,16 @@ STATUS = {
 
 _DESCRIPTIONS = {
     400: "Empty body, malformed multipart, missing `file` part, a bad Idempotency-Key, or "
-    "an unknown query parameter (`unknown_parameter`).",
+    "an unknown query parameter (`unknown_parameter`), or (listing) a cursor this API did not "
+    "return.",
     401: "Missing, unknown or revoked API key.",
     404: "No such image among the caller's images.",
     409: "Not ready yet (the body's `details.status` says where it is), the same "
-    "Idempotency-Key is in flight, or (reprocess) the original upload is not on record.",
+    "Idempotency-Key is in flight, or (reprocess) the original upload is not on record or "
+    "its retention has passed (`original_expired`).",
+    410: "`image_deleted`: the image was deleted (`details.deleted_at`); its original and "
+    "results are gone. `result_expired`: the result's retention has passed "
+    "(`details.expired_at`).",
     413: "Body larger than the byte limit, or more pixels than the pixel limit.",
     415: "Not a supported image by its bytes, or an unsupported request content type.",
     422: "Corrupt or truncated image, too small, an invalid option or parameter.",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -94,7 +94,7 @@ class TaskView(BaseModel):
     downloads: int
 
 
-class ImageView(BaseModel):
+class ImageSummary(BaseModel):
     id: str
     owner: str
     status: ImageStatus
@@ -103,11 +103,63 @@ class ImageView(BaseModel):
     width: int = Field(description="Width in pixels, EXIF orientation applied.")
     height: int = Field(description="Height in pixels, EXIF orientation applied.")
     sha256: str
-    created_at: datetime
-    updated_at: datetime
+    created_at: datetime = Field(description="When the upload was accepted.")
+    updated_at: datetime = Field(description="Time of the latest event about the image.")
+    created_by: str | None = Field(description="Who uploaded it (the owner).")
+    updated_by: str | None = Field(
+        description="Who acted last: the owner, an operator (reprocessing), or `processor`."
+    )
     current_task: TaskView | None
-    tasks: list[TaskView] = Field(description="Every processing task, oldest first.")
     links: Links
+
+
+class ImageView(ImageSummary):
+    tasks: list[TaskView] = Field(description="Every processing task, oldest first.")
+
+
+class ImagePage(BaseModel):
+    items: list[ImageSummary] = Field(
+        description="The caller's images, newest upload first (ties by id, descending); "
+        "deleted images are left out."
+    )
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` (with the same filters) for the next page; null on the "
+        "last page."
+    )
+
+
+class DeleteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(
+        None, description="Why, kept with the deletion (at most 1000 characters)."
+    )
+
+
+class ImageDeletedView(BaseModel):
+    id: str = Field(description="The image id.")
+    status: str = Field(description="Always `deleted`.")
+    deleted_at: datetime = Field(description="When it was (first) deleted.")
+
+
+class UsageTotalsView(BaseModel):
+    uploaded: int = Field(description="Images uploaded (deleted ones included).")
+    processed: int = Field(description="Tasks completed.")
+    failed: int = Field(description="Tasks whose latest attempt failed.")
+    megapixels: float = Field(description="Width x height of the completed tasks' images, in MP.")
+    result_bytes: int = Field(description="Bytes of results the completed tasks wrote.")
+
+
+class DayUsageView(UsageTotalsView):
+    day: date = Field(description="The UTC day.")
+
+
+class UsageView(BaseModel):
+    owner: str
+    since: date = Field(description="First day counted (UTC).")
+    until: date = Field(description="Day after the last one counted (UTC).")
+    days: list[DayUsageView] = Field(description="Days with activity, oldest first.")
+    total: UsageTotalsView
 
 
 class Health(BaseModel):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
@@ -14,13 +15,17 @@ from services.upload.api.body import read_upload
 from services.upload.api.dependencies import OwnerDep, ServicesDep
 from services.upload.api.errors import error_responses
 from services.upload.api.models import (
+    DeleteRequest,
+    ImageDeletedView,
+    ImagePage,
     ImageView,
     ReprocessAccepted,
     ReprocessRequest,
     UploadAccepted,
 )
-from services.upload.api.views import image_view, links
+from services.upload.api.views import image_view, links, page_view
 from services.upload.domain.errors import ErrorCode, Rejected, shown
+from services.upload.domain.listing import DEFAULT_LIMIT, MAX_LIMIT, page_request
 from services.upload.domain.options import parse_options
 from services.upload.domain.progress import ImageStatus
 
@@ -134,10 +139,48 @@ async def upload_image(
 
 
 @router.get(
+    "",
+    response_model=ImagePage,
+    summary="List your images, newest first",
+    description="The caller's images that are not deleted, newest upload first, a page at a "
+    "time: pass the answer's `next_cursor` as `cursor`, with the same filters, for the next "
+    "page. Each item is what `GET /v1/images/{id}` answers, without the task history. "
+    "Uploads accepted while you page through come before your cursor and never shift or "
+    "repeat later pages. An image is listed once the projector has applied its upload "
+    "(normally within milliseconds of the 202).",
+    responses=error_responses(400, 401, 422, 503),
+)
+async def list_images(
+    services: ServicesDep,
+    owner: OwnerDep,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_LIMIT, description=f"Images per page, 1..{MAX_LIMIT}.")
+    ] = DEFAULT_LIMIT,
+    cursor: Annotated[
+        str | None, Query(max_length=1000, description="`next_cursor` of the previous page.")
+    ] = None,
+    status: Annotated[
+        ImageStatus | None, Query(description="Only images with this status.")
+    ] = None,
+    since: Annotated[
+        datetime | None,
+        Query(description="Only images uploaded at or after this time (RFC 3339 with offset)."),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        Query(description="Only images uploaded before this time (RFC 3339 with offset)."),
+    ] = None,
+) -> ImagePage:
+    request = page_request(limit, status, since, until, cursor)
+    page = await services.images.page(owner, request)
+    return page_view(page, services.settings.websocket_url)
+
+
+@router.get(
     "/{image_id}",
     response_model=ImageView,
     summary="An image's status, tasks and timings",
-    responses=error_responses(401, 404, 503),
+    responses=error_responses(401, 404, 410, 503),
 )
 async def get_image(image_id: str, services: ServicesDep, owner: OwnerDep) -> ImageView:
     record = await services.images.find(owner, image_id)
@@ -154,7 +197,7 @@ async def get_image(image_id: str, services: ServicesDep, owner: OwnerDep) -> Im
             "content": {"image/png": _BINARY, "image/webp": _BINARY},
         },
         307: {"description": "Redirect to a short-lived presigned URL of the object store."},
-        **error_responses(401, 404, 409, 422, 503),
+        **error_responses(401, 404, 409, 410, 422, 503),
     },
 )
 async def get_result(
@@ -199,7 +242,7 @@ async def get_result(
     "becomes the image's current one (its result is what `/result` serves once completed); "
     "earlier tasks stay in `tasks`. Subscribers of the image are notified as for an upload. "
     "With `Idempotency-Key`, a retry of the same request creates no second task.",
-    responses=error_responses(400, 401, 404, 409, 422, 503),
+    responses=error_responses(400, 401, 404, 409, 410, 422, 503),
 )
 async def reprocess_image(
     image_id: str,
@@ -244,6 +287,31 @@ def _refuse_unknown_parameters(request: Request) -> None:
             f"{', '.join(UPLOAD_PARAMETERS)}",
             parameters=", ".join(name[:40] for name in unknown[:20]),
         )
+
+
+@router.delete(
+    "/{image_id}",
+    status_code=202,
+    response_model=ImageDeletedView,
+    summary="Delete an image, its results and its original",
+    description="Deletes one of your images: from now on it answers 410 `image_deleted`, "
+    "the list leaves it out, and reprocessing or replaying it is refused. Its original, its "
+    "results and its content-index entries are removed from the object store shortly after "
+    "(202: the removal runs in the background), also results of a task still running, "
+    "which are removed when they arrive. Deleting an image again answers the same. "
+    'Optional JSON body `{"reason": "..."}`.',
+    responses=error_responses(401, 404, 422, 503),
+)
+async def delete_image(
+    image_id: str,
+    services: ServicesDep,
+    owner: OwnerDep,
+    body: Annotated[DeleteRequest | None, Body()] = None,
+) -> ImageDeletedView:
+    deleted = await services.deletions.delete(
+        owner, image_id, reason=None if body is None else body.reason
+    )
+    return ImageDeletedView(id=deleted.image_id, status="deleted", deleted_at=deleted.deleted_at)
 
 
 def _closing(chunks: Iterator[bytes], close: Callable[[], None]) -> Iterator[bytes]:

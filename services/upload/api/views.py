@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from services.upload.api.models import (
+    ImagePage,
+    ImageSummary,
     ImageView,
     Links,
     ModelInfo,
@@ -10,7 +12,8 @@ from services.upload.api.models import (
     TaskError,
     TaskView,
 )
-from services.upload.domain.projection import TaskState
+from services.upload.domain.listing import Page
+from services.upload.domain.projection import ImageState, TaskState
 from services.upload.images import ImageRecord
 
 
@@ -56,6 +59,35 @@ def task_view(task: TaskState) -> TaskView:
     )
 
 
+def image_summary(image: ImageState, current: TaskState | None, websocket_url: str) -> ImageSummary:
+    return ImageSummary(
+        id=image.id,
+        owner=image.owner,
+        status=image.status,
+        content_type=image.content_type,
+        size_bytes=image.size_bytes,
+        width=image.width,
+        height=image.height,
+        sha256=image.sha256,
+        created_at=image.created_at,
+        updated_at=image.updated_at,
+        created_by=image.created_by,
+        updated_by=image.updated_by,
+        current_task=None if current is None else task_view(current),
+        links=links(image.id, websocket_url),
+    )
+
+
+def page_view(page: Page, websocket_url: str) -> ImagePage:
+    return ImagePage(
+        items=[
+            image_summary(i, page.current_tasks.get(i.current_task_id), websocket_url)
+            for i in page.images
+        ],
+        next_cursor=page.next_cursor,
+    )
+
+
 def image_view(record: ImageRecord, websocket_url: str) -> ImageView:
     image = record.image
     current = record.current_task
@@ -70,6 +102,8 @@ def image_view(record: ImageRecord, websocket_url: str) -> ImageView:
         sha256=image.sha256,
         created_at=image.created_at,
         updated_at=image.updated_at,
+        created_by=image.created_by,
+        updated_by=image.updated_by,
         current_task=None if current is None else task_view(current),
         tasks=[task_view(t) for t in record.tasks],
         links=links(image.id, websocket_url),

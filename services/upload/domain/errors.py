@@ -30,6 +30,10 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     RESULT_NOT_READY = "result_not_ready"
     ORIGINAL_UNAVAILABLE = "original_unavailable"
+    INVALID_CURSOR = "invalid_cursor"
+    IMAGE_DELETED = "image_deleted"
+    RESULT_EXPIRED = "result_expired"
+    ORIGINAL_EXPIRED = "original_expired"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 

@@ -34,6 +34,8 @@ class ImageStatus(StrEnum):
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    # Never stored: a completed image whose results' retention has passed reads as expired.
+    EXPIRED = "expired"
 
 
 IMAGE_STATUS = {

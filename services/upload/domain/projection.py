@@ -4,22 +4,32 @@
 image arrive in (see `progress` for task status); the projector only loads the rows, calls
 these, and writes the result. Row timestamps are event times, so a rebuild from the topics
 reproduces the rows exactly.
+
+Audit fields follow the same rule: `created_by` is who acted in the row's earliest event,
+`updated_by` who acted in its latest (ties broken by name, so the order of arrival never
+matters). Who acted (`actor`): the owner for an upload or a download, the requester for a
+reprocessing or a deletion, `processor` for processing progress. A deletion (`Deletion`,
+kept apart so that it also reaches rows whose upload comes later) marks the image and every
+task of it deleted.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from schemas import (
     Event,
+    ImageDeleted,
     ImageDownloaded,
     ImageUploaded,
     ProcessingCompleted,
     ProcessingFailed,
     ProcessingStarted,
+    TaskEvent,
 )
 from services.upload.domain.progress import (
     IMAGE_STATUS,
@@ -63,6 +73,11 @@ class TaskState:
     error_retriable: bool | None = None
     downloads: int = 0
     last_downloaded_at: datetime | None = None
+    created_by: str | None = None
+    updated_by: str | None = None
+    deleted: bool = False
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
 
     @property
     def progress(self) -> Progress:
@@ -88,9 +103,102 @@ class ImageState:
     uploaded_at: datetime
     created_at: datetime
     updated_at: datetime
+    created_by: str | None = None
+    updated_by: str | None = None
+    deleted: bool = False
+    deleted_at: datetime | None = None
+    deleted_by: str | None = None
 
 
-def _placeholder(event: Event) -> TaskState:
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """One row of `image_deletions`: the image's first deletion, and its latest one."""
+
+    image_id: str
+    owner: str
+    deleted_at: datetime
+    deleted_by: str
+    event_id: str
+    last_at: datetime
+    last_by: str
+
+
+PROCESSOR = "processor"
+
+
+def actor(event: TaskEvent | ImageDeleted) -> str:
+    """Who acted in ``event``, for `created_by` and `updated_by`."""
+    if isinstance(event, ImageUploaded):
+        return event.owner if event.reprocessing is None else event.reprocessing.requested_by
+    if isinstance(event, ImageDeleted):
+        return event.deleted_by
+    if isinstance(event, ImageDownloaded):
+        return event.owner
+    return PROCESSOR
+
+
+def _earliest(
+    at: datetime, by: str | None, new_at: datetime, new_by: str
+) -> tuple[datetime, str | None]:
+    return min((at, by or ""), (new_at, new_by))
+
+
+def _latest(
+    at: datetime, by: str | None, new_at: datetime, new_by: str
+) -> tuple[datetime, str | None]:
+    return max((at, by or ""), (new_at, new_by))
+
+
+def apply_deletion(current: Deletion | None, event: ImageDeleted) -> Deletion:
+    """The deletion record after ``event``: the first deletion by time (then name, then
+    event id) and the latest one, whatever order they arrive in."""
+    first = (event.occurred_at, event.deleted_by, event.event_id)
+    last = (event.occurred_at, event.deleted_by)
+    if current is not None:
+        first = min(first, (current.deleted_at, current.deleted_by, current.event_id))
+        last = max(last, (current.last_at, current.last_by))
+    return Deletion(
+        image_id=event.image_id,
+        owner=event.owner,
+        deleted_at=first[0],
+        deleted_by=first[1],
+        event_id=first[2],
+        last_at=last[0],
+        last_by=last[1],
+    )
+
+
+def delete_task(task: TaskState, deletion: Deletion) -> TaskState:
+    """The task marked deleted by ``deletion`` (idempotent)."""
+    updated_at, updated_by = _latest(
+        task.updated_at, task.updated_by, deletion.last_at, deletion.last_by
+    )
+    return dataclasses.replace(
+        task,
+        deleted=True,
+        deleted_at=deletion.deleted_at,
+        deleted_by=deletion.deleted_by,
+        updated_at=updated_at,
+        updated_by=updated_by,
+    )
+
+
+def delete_image(image: ImageState, deletion: Deletion) -> ImageState:
+    """The image marked deleted by ``deletion`` (idempotent)."""
+    updated_at, updated_by = _latest(
+        image.updated_at, image.updated_by, deletion.last_at, deletion.last_by
+    )
+    return dataclasses.replace(
+        image,
+        deleted=True,
+        deleted_at=deletion.deleted_at,
+        deleted_by=deletion.deleted_by,
+        updated_at=updated_at,
+        updated_by=updated_by,
+    )
+
+
+def _placeholder(event: TaskEvent) -> TaskState:
     """A task known so far only from a later event (its ImageUploaded not yet applied)."""
     return TaskState(
         id=event.task_id,
@@ -100,16 +208,25 @@ def _placeholder(event: Event) -> TaskState:
         attempt=0,
         created_at=event.occurred_at,
         updated_at=event.occurred_at,
+        created_by=actor(event),
+        updated_by=actor(event),
     )
 
 
-def apply_to_task(task: TaskState | None, event: Event) -> TaskState:
-    """The task row after `event` (every event type names a task)."""
+def apply_to_task(task: TaskState | None, event: TaskEvent) -> TaskState:
+    """The task row after `event` (every task event names a task)."""
     current = task or _placeholder(event)
+    who = actor(event)
+    created_at, created_by = _earliest(
+        current.created_at, current.created_by, event.occurred_at, who
+    )
+    updated_at, updated_by = _latest(current.updated_at, current.updated_by, event.occurred_at, who)
     touched = dataclasses.replace(
         current,
-        created_at=min(current.created_at, event.occurred_at),
-        updated_at=max(current.updated_at, event.occurred_at),
+        created_at=created_at,
+        created_by=created_by,
+        updated_at=updated_at,
+        updated_by=updated_by,
     )
     if isinstance(event, ImageUploaded):
         return _requested(touched, event)
@@ -213,7 +330,9 @@ def _failed(task: TaskState, event: ProcessingFailed) -> TaskState:
     )
 
 
-def apply_to_image(image: ImageState | None, event: Event, task: TaskState) -> ImageState | None:
+def apply_to_image(
+    image: ImageState | None, event: TaskEvent, task: TaskState
+) -> ImageState | None:
     """The image row after `event`, given the event's task as it is after the event.
 
     None while the image's ImageUploaded has not been applied (nothing to show yet).
@@ -223,14 +342,18 @@ def apply_to_image(image: ImageState | None, event: Event, task: TaskState) -> I
     if image is None:
         return None
     status = IMAGE_STATUS[task.status] if task.id == image.current_task_id else image.status
-    return dataclasses.replace(
-        image, status=status, updated_at=max(image.updated_at, event.occurred_at)
+    updated_at, updated_by = _latest(
+        image.updated_at, image.updated_by, event.occurred_at, actor(event)
     )
+    return dataclasses.replace(image, status=status, updated_at=updated_at, updated_by=updated_by)
 
 
 def _uploaded(image: ImageState | None, event: ImageUploaded, task: TaskState) -> ImageState:
+    who = actor(event)
     if image is None:
         original = event.original
+        # Events of the task applied before its upload count as updates too.
+        updated_at, updated_by = _latest(task.updated_at, task.updated_by, event.occurred_at, who)
         return ImageState(
             id=event.image_id,
             owner=event.owner,
@@ -246,9 +369,14 @@ def _uploaded(image: ImageState | None, event: ImageUploaded, task: TaskState) -
             current_task_requested_at=event.occurred_at,
             uploaded_at=event.occurred_at,
             created_at=event.occurred_at,
-            # Events of the task applied before its upload count as updates too.
-            updated_at=max(event.occurred_at, task.updated_at),
+            updated_at=updated_at,
+            created_by=who,
+            updated_by=updated_by,
         )
+    created_at, created_by = _earliest(image.created_at, image.created_by, event.occurred_at, who)
+    # As for a new image: events of this task applied before its upload count too.
+    updated_at, updated_by = _latest(image.updated_at, image.updated_by, event.occurred_at, who)
+    updated_at, updated_by = _latest(updated_at, updated_by, task.updated_at, task.updated_by or "")
     newer = (event.occurred_at, event.task_id) > (
         image.current_task_requested_at,
         image.current_task_id,
@@ -259,7 +387,41 @@ def _uploaded(image: ImageState | None, event: ImageUploaded, task: TaskState) -
         current_task_id=task.id if newer else image.current_task_id,
         current_task_requested_at=event.occurred_at if newer else image.current_task_requested_at,
         uploaded_at=min(image.uploaded_at, event.occurred_at),
-        created_at=min(image.created_at, event.occurred_at),
-        # As for a new image: events of this task applied before its upload count too.
-        updated_at=max(image.updated_at, event.occurred_at, task.updated_at),
+        created_at=created_at,
+        created_by=created_by,
+        updated_at=updated_at,
+        updated_by=updated_by,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """The rows of one image after an event: the image (None until its upload is applied),
+    its deletion (None unless deleted), and the tasks the event changed."""
+
+    image: ImageState | None
+    deletion: Deletion | None
+    tasks: dict[str, TaskState]
+
+
+def apply_event(
+    image: ImageState | None,
+    deletion: Deletion | None,
+    tasks: Mapping[str, TaskState],
+    event: Event,
+) -> Applied:
+    """Every row change of ``event``. ``tasks`` holds the event's task when it exists and,
+    for an ImageDeleted, every task of the image."""
+    if isinstance(event, ImageDeleted):
+        deletion = apply_deletion(deletion, event)
+        changed = {
+            t.id: delete_task(t, deletion) for t in tasks.values() if t.image_id == event.image_id
+        }
+        return Applied(None if image is None else delete_image(image, deletion), deletion, changed)
+    task = tasks.get(event.task_id)
+    new_task = apply_to_task(task, event)
+    new_image = apply_to_image(image, event, new_task) or image
+    if deletion is not None:
+        new_task = delete_task(new_task, deletion)
+        new_image = None if new_image is None else delete_image(new_image, deletion)
+    return Applied(new_image, deletion, {} if new_task == task else {new_task.id: new_task})

@@ -16,7 +16,7 @@ import re
 import asyncpg
 
 # Locked in this order: every projector transaction writes applied_events first.
-READ_MODEL_TABLES = ("applied_events", "images", "processing_tasks")
+READ_MODEL_TABLES = ("applied_events", "images", "processing_tasks", "image_deletions")
 # Columns that record when a row was written, not what the events say.
 NON_CONTENT_COLUMNS = {"applied_events": ("applied_at",)}
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,50}$")

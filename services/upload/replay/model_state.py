@@ -1,4 +1,5 @@
-"""What the read model knows about a model's tasks, for replays of `missing` results."""
+"""What the read model knows about a model's tasks, for replays of `missing` results, and
+which images are deleted (never replayed)."""
 
 from __future__ import annotations
 
@@ -39,3 +40,17 @@ async def model_state(
                 elif row["in_progress"]:
                     in_progress.add(row["image_id"])
     return ModelState(frozenset(completed), frozenset(in_progress))
+
+
+async def deleted_images(conn: asyncpg.Connection, image_ids: Collection[str]) -> frozenset[str]:
+    """Which of ``image_ids`` were deleted."""
+    ids = sorted(set(image_ids))
+    found: set[str] = set()
+    with postgres_errors():
+        for start in range(0, len(ids), _CHUNK):
+            rows = await conn.fetch(
+                "SELECT image_id FROM image_deletions WHERE image_id = ANY($1::text[])",
+                ids[start : start + _CHUNK],
+            )
+            found.update(row["image_id"] for row in rows)
+    return frozenset(found)

@@ -10,6 +10,7 @@ consumer ignores.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from schemas import ImageUploaded, utc_now
 from services.common.kafka.producer import EventPublisher, create_producer
 from services.common.settings import CommonSettings
 from services.upload.adapters.postgres import connect
-from services.upload.replay.model_state import model_state
+from services.upload.replay.model_state import deleted_images, model_state
 from services.upload.replay.scan import ScanResult, scan_uploads
 from services.upload.replay.selection import (
     Criteria,
@@ -118,12 +119,17 @@ class ReplayRun:
         return self.plan
 
     async def _model_state(self, originals: list[ImageUploaded]) -> ModelState:
-        model = self.request.model
-        if not self.criteria.missing or model is None or not originals:
+        if not originals:
             return ModelState()
+        model = self.request.model
+        ids = [e.image_id for e in originals]
         conn = await connect(self.common.postgres)
         try:
-            return await model_state(conn, model, [e.image_id for e in originals])
+            deleted = await deleted_images(conn, ids)
+            if not self.criteria.missing or model is None:
+                return ModelState(deleted=deleted)
+            state = await model_state(conn, model, ids)
+            return dataclasses.replace(state, deleted=deleted)
         finally:
             await conn.close()
 

@@ -28,6 +28,8 @@ class SkipReason(StrEnum):
     """`missing`: a task requesting the model is still pending or processing."""
     NOT_FOUND = "not_found"
     """Asked for by id, but no original upload of it is on the topic (within retention)."""
+    DELETED = "deleted"
+    """The image was deleted; it is never processed again."""
 
 
 SKIP_EXPLANATIONS = {
@@ -35,6 +37,7 @@ SKIP_EXPLANATIONS = {
     SkipReason.HAS_COMPLETED_TASK: "already has a completed task with the model",
     SkipReason.IN_PROGRESS: "a task with the model is still pending or processing",
     SkipReason.NOT_FOUND: "no original upload on the topic (unknown id, or past retention)",
+    SkipReason.DELETED: "the image was deleted",
 }
 
 
@@ -85,6 +88,7 @@ class ModelState:
 
     completed: frozenset[str] = frozenset()
     in_progress: frozenset[str] = frozenset()
+    deleted: frozenset[str] = frozenset()  # deleted images, whatever the criteria
 
 
 _IDENTIFIER = re.compile(IDENTIFIER_PATTERN)
@@ -180,6 +184,8 @@ def _skip_reason(
     already_sent: set[str],
     models: ModelState,
 ) -> SkipReason | None:
+    if original.image_id in models.deleted:
+        return SkipReason.DELETED
     event_id, _ = reprocess_ids(request.replay_id, original.image_id)
     if event_id in already_sent:
         return SkipReason.ALREADY_SENT

@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 
 from services.common.auth import create_key
 from services.common.kafka.admin import create_topics, project_topics
-from services.common.settings import CommonSettings, TopicNames
+from services.common.settings import CommonSettings, RetentionSettings, TopicNames
 from services.common.telemetry import Telemetry
 from services.upload.adapters.blob_store import create_minio
 from services.upload.adapters.postgres import connect, create_pool
@@ -26,6 +26,7 @@ from services.upload.migrations.runner import migrate
 from services.upload.settings import UploadSettings
 
 MAX_BODY = 1024 * 1024
+KEEP_FOR_GOOD = RetentionSettings(originals_hours=24 * 365 * 100, results_days=365 * 100)
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,8 @@ async def api(
     telemetry: Telemetry,
     pg_pool: asyncpg.Pool,
 ) -> AsyncIterator[Api]:
-    common = stack.model_copy(update={"topics": upload_topics})
+    # The tests' events happened at fixed times long ago: keep what they stored for good.
+    common = stack.model_copy(update={"topics": upload_topics, "retention": KEEP_FOR_GOOD})
     settings = UploadSettings(max_body_bytes=MAX_BODY, publish_timeout_seconds=10)
     registry = CollectorRegistry()
     app = create_app(settings, common, telemetry=telemetry, registry=registry, sweep=False)

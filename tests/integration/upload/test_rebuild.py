@@ -108,7 +108,11 @@ async def test_a_rebuild_equals_the_live_model_row_for_row(live: Live, unique: s
         "applied_events": distinct,
         "images": 60,
         "processing_tasks": len(before["processing_tasks"]),
+        "image_deletions": len(before["image_deletions"]),
     }
+    # Deleted images (three kinds of history) are among them and stay deleted.
+    deleted = [json.loads(r) for r in before["images"] if json.loads(r)["deleted"]]
+    assert len(before["image_deletions"]) == len(deleted) > 0
     assert await live.dump() == before
     fresh = await live.conn.fetchval("SELECT to_regnamespace($1)", f"{live.pg.search_path}_rebuild")
     assert fresh is None, "the fresh schema is dropped after the swap"

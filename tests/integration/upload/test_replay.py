@@ -271,3 +271,19 @@ async def test_an_interrupted_replay_is_finished_by_running_it_again(topic: Topi
     requests = await topic.requests("replay-ctrl-c")
     assert len(requests) == count, "every image requested once, none twice"
     assert len({r.image_id for r in requests}) == count
+
+
+async def test_deleted_images_are_skipped_whatever_the_criteria(
+    topic: Topic, pg_pool: asyncpg.Pool
+) -> None:
+    kept, gone = await topic.upload(2)
+    projection = Projection(pg_pool)
+    for original in (kept, gone):
+        await projection.apply(original)
+    await projection.apply(ev.deleted(gone.image_id, owner=topic.owner))
+    run = await topic.replay(Criteria(owner=topic.owner), "replay-deleted")
+    assert run.plan is not None and run.sent == 1
+    assert [(s.image_id, s.reason) for s in run.plan.skipped] == [
+        (gone.image_id, SkipReason.DELETED)
+    ]
+    assert [r.image_id for r in await topic.requests("replay-deleted")] == [kept.image_id]

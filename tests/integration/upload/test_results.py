@@ -79,7 +79,9 @@ async def test_results_are_409_until_completed_then_served_and_recorded(
     downloads = await events_of(api.common, api.common.topics.downloaded, owner.name)
     kinds = sorted(e.event.kind.value for _, e in downloads if isinstance(e.event, ImageDownloaded))
     assert kinds == ["cutout", "mask"]
-    assert all(e.event.task_id == task_id for _, e in downloads)
+    assert all(
+        isinstance(e.event, ImageDownloaded) and e.event.task_id == task_id for _, e in downloads
+    )
 
 
 async def test_presigned_urls_serve_the_object(api: Api, minio: Minio) -> None:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from schemas import ProcessingCompleted, ProcessingFailed, ProcessingStarted
+from schemas import ImageDeleted, ProcessingCompleted, ProcessingFailed, ProcessingStarted
 from services.common.envelope import EventEnvelope, decode, encode
 
 EXAMPLES = Path(__file__).resolve().parents[3] / "schemas" / "examples"
@@ -72,7 +72,21 @@ def failed(
     )
 
 
-def envelope(event: ProcessingStarted | ProcessingCompleted | ProcessingFailed) -> EventEnvelope:
+def deleted(image_id: str, owner: str = "alice", *, at: float = 5) -> ImageDeleted:
+    data = json.loads((EXAMPLES / "ImageDeleted.json").read_text())
+    data.update(
+        event_id=str(uuid.uuid4()),
+        image_id=image_id,
+        owner=owner,
+        deleted_by=owner,
+        occurred_at=(T0 + timedelta(seconds=at)).isoformat(),
+    )
+    return ImageDeleted.model_validate(data)
+
+
+def envelope(
+    event: ProcessingStarted | ProcessingCompleted | ProcessingFailed | ImageDeleted,
+) -> EventEnvelope:
     """The event as the feed hands it over: encoded for Kafka and decoded again."""
     record = encode(event, SOURCE)
     return decode(record.value, record.headers)

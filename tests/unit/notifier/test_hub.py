@@ -297,3 +297,33 @@ async def test_all_merges_recent_events_and_adds_images_the_read_model_lacks() -
     await hub.subscribe(client, Subscribe(type="subscribe", all=True, since=since))
     states = {i["image_id"]: i["status"] for i in client.messages[-1]["images"]}
     assert states == {"lagging": "completed", "unprojected": "processing", "finished": "completed"}
+
+
+async def test_a_deletion_is_told_once_then_the_image_is_forgotten() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["img"] = row("img")
+    hub = make_hub(read_model)
+    by_image, by_owner, other_owner = FakeClient("alice"), FakeClient("alice"), FakeClient("bob")
+    for client in (by_image, by_owner, other_owner):
+        assert hub.register(client)
+    await hub.subscribe(by_image, subscribe("img"))
+    await hub.subscribe(by_owner, Subscribe(type="subscribe", all=True))
+    await hub.subscribe(other_owner, Subscribe(type="subscribe", all=True))
+    hub.publish(ev.envelope(ev.started("img", at=1)))
+
+    deletion = ev.deleted("img")
+    assert hub.publish(ev.envelope(deletion)) == 2
+    told = by_image.messages[-1]
+    assert told["image_id"] == "img" and told["event"]["type"] == "io.clearcut.image.deleted.v1"
+    assert told["event"]["data"]["deleted_by"] == "alice"
+    assert by_owner.types()[-1] == "io.clearcut.image.deleted.v1"
+    assert other_owner.types() == ["snapshot"]
+
+    # Forgotten: a re-delivery and the image's later events reach no one.
+    assert hub.publish(ev.envelope(deletion)) == 0
+    assert hub.publish(ev.envelope(ev.completed("img", at=9))) == 0
+    assert by_image.types()[-1] == by_owner.types()[-1] == "io.clearcut.image.deleted.v1"
+    # The image subscription ended; the owner-wide one goes on for other images.
+    read_model.rows["img-2"] = row("img-2")
+    assert hub.publish(ev.envelope(ev.completed("img-2"))) == 1
+    assert by_owner.types()[-1] == "io.clearcut.image.processing.completed.v1"

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from schemas import (
+    ImageDeleted,
     ImageDownloaded,
     ImageUploaded,
     ProcessingCompleted,
@@ -84,3 +85,16 @@ def failed(
 def downloaded(image_id: str, task_id: str, owner: str = "alice", at: float = 3) -> ImageDownloaded:
     data = _example("ImageDownloaded") | _common(image_id, task_id, owner, at)
     return ImageDownloaded.model_validate(data)
+
+
+def deleted(
+    image_id: str, owner: str = "alice", at: float = 10, by: str | None = None
+) -> ImageDeleted:
+    data = _example("ImageDeleted") | {
+        "event_id": str(uuid.uuid4()),
+        "image_id": image_id,
+        "owner": owner,
+        "occurred_at": (T0 + timedelta(seconds=at)).isoformat(),
+        "deleted_by": by or owner,
+    }
+    return ImageDeleted.model_validate(data)

@@ -41,15 +41,37 @@ def image_life(owner: str, kind: int) -> list[Event]:
             ev.started(image_id, redo, owner=owner, at=61),
             ev.completed(image_id, redo, owner=owner, at=62),
         ]
+    elif kind == 5:  # completed, then deleted by its owner
+        life += [
+            ev.started(image_id, task_id, owner=owner),
+            ev.completed(image_id, task_id, owner=owner),
+            ev.deleted(image_id, owner=owner, at=30),
+        ]
+    elif kind == 6:  # deleted while processing: the result arrives after the deletion
+        life += [
+            ev.started(image_id, task_id, owner=owner),
+            ev.deleted(image_id, owner=owner, at=1.5),
+            ev.completed(image_id, task_id, owner=owner, at=2),
+        ]
+    elif kind == 7:  # deleted twice (owner, then an operator), then replayed
+        redo = f"redo-{uuid.uuid4().hex}"
+        life += [
+            ev.deleted(image_id, owner=owner, at=20),
+            ev.deleted(image_id, owner=owner, at=25, by="operator"),
+            ev.uploaded(image_id, redo, owner=owner, at=60, replay=True),
+        ]
     # kind 4: only uploaded (still queued)
     return life
+
+
+KINDS = 8
 
 
 def histories(owner: str, images: int, *, seed: int = 7) -> tuple[list[Event], int]:
     """Events of ``images`` images in a shuffled order, with some sent twice; and the
     number of distinct events among them."""
     rng = random.Random(seed)
-    events = [e for i in range(images) for e in image_life(owner, i % 5)]
+    events = [e for i in range(images) for e in image_life(owner, i % KINDS)]
     distinct = len(events)
     events += rng.sample(events, max(1, len(events) // 20))  # re-deliveries, same ids
     rng.shuffle(events)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import itertools
 
-from schemas import Event
+from schemas import TaskEvent
 from services.upload.domain.progress import ImageStatus, Progress, TaskStatus, supersedes
 from services.upload.domain.projection import ImageState, TaskState, apply_to_image, apply_to_task
 from tests.unit.upload import events as ev
@@ -10,7 +10,7 @@ from tests.unit.upload import events as ev
 IMAGE, TASK = "img-1", "task-1"
 
 
-def project(sequence: list[Event]) -> tuple[ImageState | None, dict[str, TaskState]]:
+def project(sequence: list[TaskEvent]) -> tuple[ImageState | None, dict[str, TaskState]]:
     image: ImageState | None = None
     tasks: dict[str, TaskState] = {}
     for event in sequence:
@@ -21,7 +21,7 @@ def project(sequence: list[Event]) -> tuple[ImageState | None, dict[str, TaskSta
 
 
 def test_any_arrival_order_gives_the_same_rows() -> None:
-    life: list[Event] = [
+    life: list[TaskEvent] = [
         ev.uploaded(IMAGE, TASK),
         ev.started(IMAGE, TASK),
         ev.completed(IMAGE, TASK),
@@ -49,7 +49,7 @@ def test_completed_before_started_ends_completed() -> None:
 
 
 def test_a_retry_after_a_retriable_failure_is_processing_again_then_completes() -> None:
-    life: list[Event] = [
+    life: list[TaskEvent] = [
         ev.uploaded(IMAGE, TASK),
         ev.started(IMAGE, TASK, attempt=1),
         ev.failed(IMAGE, TASK, at=2, attempt=1),
@@ -80,7 +80,7 @@ def test_a_late_failure_of_an_earlier_attempt_never_undoes_completion() -> None:
 
 
 def test_reprocessing_adds_a_task_and_makes_it_current_keeping_history() -> None:
-    first: list[Event] = [
+    first: list[TaskEvent] = [
         ev.uploaded(IMAGE, TASK),
         ev.started(IMAGE, TASK),
         ev.completed(IMAGE, TASK),

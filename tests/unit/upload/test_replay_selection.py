@@ -213,3 +213,19 @@ def test_requests_that_the_contract_would_refuse_are_refused_first(
     with pytest.raises(CriteriaError, match=message):
         request_.check()
     REQUEST.check()
+
+
+def test_deleted_images_are_never_replayed_whatever_the_criteria() -> None:
+    uploads = originals(3)
+    gone = uploads[1].image_id
+    plan = plan_replay(
+        uploads,
+        Criteria(owner="alice"),
+        REQUEST,
+        already_sent=set(),
+        models=ModelState(deleted=frozenset({gone})),
+        now=NOW,
+    )
+    assert [e.image_id for e in plan.to_send] == [uploads[0].image_id, uploads[2].image_id]
+    assert [(s.image_id, s.reason) for s in plan.skipped] == [(gone, SkipReason.DELETED)]
+    assert summary_counts(plan, 2)["skipped (deleted)"] == 1

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from schemas import Event
+from schemas import TaskEvent
 from services.upload.domain.projection import TaskState, apply_to_image, apply_to_task
 from services.upload.images import ImageRecord
 from tests.unit.upload import events as ev
 
 
-def result_of(*events: Event) -> str | None:
+def result_of(*events: TaskEvent) -> str | None:
     """The id of the task whose result the image serves after ``events``."""
     image = None
     tasks: dict[str, TaskState] = {}
