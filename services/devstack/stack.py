@@ -14,12 +14,19 @@ from services.devstack.jaeger import Jaeger
 from services.devstack.kafka import Kafka
 from services.devstack.minio import MinIO
 from services.devstack.postgres import Postgres
+from services.devstack.prometheus import Prometheus
 
-COMPONENT_NAMES = ("postgres", "kafka", "minio", "jaeger")
+COMPONENT_NAMES = ("postgres", "kafka", "minio", "jaeger", "prometheus")
 
 
 def components(settings: CommonSettings, only: list[str] | None = None) -> list[Component]:
-    all_ = [Postgres(settings), Kafka(settings), MinIO(settings), Jaeger(settings)]
+    all_ = [
+        Postgres(settings),
+        Kafka(settings),
+        MinIO(settings),
+        Jaeger(settings),
+        Prometheus(settings),
+    ]
     return [c for c in all_ if not only or c.name in only]
 
 
