@@ -52,6 +52,15 @@ def submit(
         str | None,
         typer.Option("--background", help="`transparent` (default) or a colour like #ffffff."),
     ] = None,
+    foreground_estimation: Annotated[
+        bool | None,
+        typer.Option(
+            "--foreground-estimation/--no-foreground-estimation",
+            help="Estimate the subject's colour in soft edges (default: the processor's "
+            "setting, on unless configured otherwise).",
+            show_default=False,
+        ),
+    ] = None,
     api: Annotated[
         str | None, typer.Option("--api", envvar="CLEARCUT_API_URL", help="Upload API base URL.")
     ] = None,
@@ -84,6 +93,7 @@ def submit(
         output_format=fmt,
         background=background,
         model=model,
+        foreground_estimation=foreground_estimation,
         out_dir=out,
         wait=wait or out is not None,
         timeout=timeout,

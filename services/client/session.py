@@ -30,6 +30,7 @@ class SubmitOptions:
     output_format: str = "png"
     background: str | None = None
     model: str | None = None
+    foreground_estimation: bool | None = None
     out_dir: Path | None = None
     wait: bool = True
     timeout: float = 600.0
@@ -145,6 +146,8 @@ class Submission:
             params["background"] = self.options.background
         if self.options.model:
             params["model"] = self.options.model
+        if self.options.foreground_estimation is not None:
+            params["foreground_estimation"] = str(self.options.foreground_estimation).lower()
         content_type = mimetypes.guess_type(tracked.path.name)[0] or "application/octet-stream"
         try:
             response = await http.post(

@@ -41,6 +41,7 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "output_format": {"type": "string", "enum": ["png", "webp"]},
                         "background": {"type": "string"},
                         "model": {"type": "string"},
+                        "foreground_estimation": {"type": "boolean"},
                     },
                 }
             },
@@ -61,6 +62,15 @@ BackgroundQuery = Annotated[
 ]
 ModelQuery = Annotated[
     str | None, Query(description="Model name from the processor's registry; default if absent.")
+]
+ForegroundQuery = Annotated[
+    str | None,
+    Query(
+        description="`true`: the cut-out's semi-transparent edges get the subject's estimated "
+        "own colour, so no fringe of the old background remains; `false`: they keep the "
+        "photo's colours. Absent: the processor's setting (on by default). The mask is the "
+        "same either way."
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -96,6 +106,7 @@ async def upload_image(
     output_format: OutputFormatQuery = None,
     background: BackgroundQuery = None,
     model: ModelQuery = None,
+    foreground_estimation: ForegroundQuery = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     settings = services.settings
@@ -107,6 +118,7 @@ async def upload_image(
             form.get("output_format", output_format),
             form.get("background", background),
             form.get("model", model),
+            form.get("foreground_estimation", foreground_estimation),
         )
         accepted = await services.uploads.accept(owner, body.data, options, idempotency_key)
     except Rejected as exc:
