@@ -76,6 +76,12 @@ class KafkaSettings(BaseSettings):
     controller_port: int = Field(9093, description="KRaft controller port (local stack only).")
     linger_ms: int = Field(1, ge=0, description="Producer linger: small, latency first.")
     compression: str = Field("lz4", description="Producer compression: none, gzip, lz4, zstd.")
+    max_poll_interval_ms: int = Field(
+        300_000,
+        ge=1000,
+        description="Longest a consumer may go without polling before the group drops it; "
+        "consumers that wait on a dependency keep polling (paused) well inside it.",
+    )
 
     @property
     def bootstrap_servers(self) -> str:

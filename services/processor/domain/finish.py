@@ -22,6 +22,12 @@ class FinishOptions:
     foreground_estimation: bool
     upsampling: MaskUpsampling
 
+    @classmethod
+    def configured(
+        cls, background: str, foreground_estimation: bool, upsampling: MaskUpsampling | str
+    ) -> FinishOptions:
+        return cls(background, foreground_estimation, MaskUpsampling(upsampling))
+
     def variant(self) -> str:
         """These options in a result's content key (besides the format and background)."""
         return f"fg{int(self.foreground_estimation)}-{self.upsampling.value}"
