@@ -143,6 +143,23 @@ class TelemetrySettings(BaseSettings):
     health_port: int = Field(13133, description="Jaeger health-check port.")
     log_format: str = Field("json", description="Log format: json or text.")
     log_level: str = Field("INFO", description="Log level.")
+    log_file: Path | None = Field(
+        None,
+        description="Write the log to this file, rotated by size, instead of standard error; "
+        "`clearcut up` sets it to `.clearcut/logs/<service>.log`.",
+    )
+    log_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Size at which the log file is rotated."
+    )
+    log_backups: int = Field(
+        3, ge=1, description="Rotated log files kept (`<file>.1` is the newest)."
+    )
+    log_repeat_window_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="The same warning or error again within this many seconds is counted, "
+        "not written; the next one after it says how many were held back. 0 writes every one.",
+    )
 
     @property
     def otlp_endpoint(self) -> str:
@@ -151,6 +168,29 @@ class TelemetrySettings(BaseSettings):
     @property
     def query_url(self) -> str:
         return f"http://{self.host}:{self.query_port}"
+
+
+class PrometheusSettings(BaseSettings):
+    """Prometheus of the local stack, and what it scrapes."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_PROMETHEUS_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Prometheus host.")
+    port: int = Field(9090, description="Prometheus HTTP API port.")
+    scrape_interval_s: int = Field(5, ge=1, description="How often every target is scraped.")
+    targets: str = Field(
+        "upload=127.0.0.1:8080,notifier=127.0.0.1:8081,processor=127.0.0.1:8082,"
+        "projector=127.0.0.1:8083",
+        description="The services' /metrics as `service=host:port`, comma-separated.",
+    )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def service_targets(self) -> dict[str, str]:
+        pairs = (item.split("=", 1) for item in self.targets.split(",") if item.strip())
+        return {name.strip(): address.strip() for name, address in pairs}
 
 
 class PathSettings(BaseSettings):
@@ -180,4 +220,5 @@ class CommonSettings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     paths: PathSettings = Field(default_factory=PathSettings)

@@ -10,7 +10,8 @@ from services.devstack.process import StackError, run
 
 DEPLOY_DIR = REPO_ROOT / "deploy"
 # Validates docker-compose.yml without a Docker engine (compose v1 needs no daemon for this).
-TEST_TOOLS = {"docker-compose": "docker-compose"}
+# Chromium: the browser check of the offline /docs page (driven by Playwright, dev extra).
+TEST_TOOLS = {"docker-compose": "docker-compose", "chromium": "chromium"}
 
 
 def ensure_debian_packages(packages: dict[str, str]) -> None:
