@@ -44,6 +44,7 @@ from bench.nullmodel import write_null_model
 from schemas.values import OutputFormat
 from services.processor import imagework
 from services.processor.domain.decoding import DecodedImage
+from services.processor.domain.finish import FinishOptions
 from services.processor.domain.tensors import normalise_mask
 from services.processor.domain.timing import StageTimes
 from services.processor.models.registry import ModelSpec, load_registry
@@ -206,10 +207,15 @@ def stages_ceiling(
         def prepare(index: int) -> None:
             ready.put((index, model.prepare(np.asarray(decoded[index].rgb))))
 
+        defaults = ProcessorSettings()
+        finish_options = FinishOptions.configured(
+            "transparent", defaults.foreground_estimation, defaults.mask_upsampling
+        )
+
         def finish(index: int, output: np.ndarray) -> None:
             stages = StageTimes()
             alpha, image = imagework.postprocess(
-                output, decoded[index], "transparent", stages=stages
+                output, decoded[index], finish_options, stages=stages
             )
             imagework.encode_cutout_result(image, options, None)
             imagework.encode_mask_result(alpha, options)

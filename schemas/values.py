@@ -149,6 +149,12 @@ class ProcessingOptions(Strict):
     model: Identifier | None = Field(
         None, description="Registry name of the model to use; null for the default model."
     )
+    foreground_estimation: bool | None = Field(
+        None,
+        description="Whether the cut-out's semi-transparent edges get the subject's estimated "
+        "own colour (true) or keep the photo's, background included (false); null for the "
+        "processor's setting (on unless configured otherwise). Never changes the mask.",
+    )
 
 
 class Reprocessing(Strict):

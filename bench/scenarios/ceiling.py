@@ -77,6 +77,7 @@ class BareLoop:
 
     def one(self, body: bytes) -> None:
         from schemas.values import OutputFormat
+        from services.processor.domain.finish import FinishOptions
         from services.processor.domain.timing import StageTimes
 
         work = self._work
@@ -89,7 +90,10 @@ class BareLoop:
             stages=stages,
         )
         output = self.session.infer([x])[0]
-        alpha, image = work.postprocess(output, decoded, "transparent", stages=stages)
+        finish = FinishOptions.configured(
+            "transparent", self.settings.foreground_estimation, self.settings.mask_upsampling
+        )
+        alpha, image = work.postprocess(output, decoded, finish, stages=stages)
         work.encode_cutout_result(image, self._options, decoded.icc_profile)
         work.encode_mask_result(alpha, self._options)
 

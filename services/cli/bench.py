@@ -20,7 +20,7 @@ console = Console(soft_wrap=True, highlight=False)
 
 SCENARIO_HELP = (
     "overhead, parity, ceiling, burst, memory, ingest, fanout, peer, scale, or all (every one, "
-    "in that order)."
+    "in that order); or quality (offline: masks, halos, edges, saliency metrics)."
 )
 
 
@@ -60,6 +60,25 @@ def bench(
         bool,
         typer.Option("--profile", help="Profile the services with py-spy while the scenario runs."),
     ] = False,
+    dataset: Annotated[
+        Path | None,
+        typer.Option(
+            "--dataset",
+            help="quality: a folder in the DIS5K layout (im/, gt/) for the saliency metrics; "
+            "default: a small synthetic set the bench makes.",
+        ),
+    ] = None,
+    models: Annotated[
+        str | None,
+        typer.Option(
+            "--models",
+            help="quality: comma-separated registry names (default isnet-general-use,u2netp).",
+        ),
+    ] = None,
+    rembg: Annotated[
+        bool,
+        typer.Option("--rembg/--no-rembg", help="quality: compare with rembg in the same run."),
+    ] = True,
 ) -> None:
     """Run a benchmark scenario against the running pipeline (started if needed).
 
@@ -67,6 +86,9 @@ def bench(
     sums up the latest result of every scenario, with the machine's load during each.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if scenario == "quality":
+        _quality(dataset, models, rembg, out)
+        return
     runner = _import_bench("runner")
     if scenario == "all" and n is not None:
         raise typer.BadParameter("--n sizes one scenario; use --quick with all", param_hint="--n")
@@ -94,6 +116,21 @@ def bench(
     if failed:
         console.print(f"[bold red]failed:[/] {', '.join(failed)}")
         raise typer.Exit(1)
+
+
+def _quality(dataset: Path | None, models: str | None, rembg: bool, out: Path | None) -> None:
+    """Print the quality tables and write quality.md and quality.json."""
+    quality = _import_bench("quality.run")
+    if dataset is not None:
+        try:
+            _import_bench("quality.saliency").pairs(dataset)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--dataset") from exc
+    names = [m.strip() for m in models.split(",") if m.strip()] if models else None
+    out_dir = out or Path(__file__).resolve().parents[2] / "bench" / "results"
+    text = quality.run(names, dataset, out_dir, lambda line: console.print(line), rembg=rembg)
+    console.print(text)
+    console.print(f"written: {out_dir / 'quality.md'}, {out_dir / 'quality.json'}")
 
 
 def register(app: typer.Typer) -> None:

@@ -138,6 +138,15 @@ def submit(
             metavar="COLOUR",
         ),
     ] = None,
+    foreground_estimation: Annotated[
+        bool | None,
+        typer.Option(
+            "--foreground-estimation/--no-foreground-estimation",
+            help="Estimate the subject's colour in soft edges (default: the processor's "
+            "setting, on unless configured otherwise).",
+            show_default=False,
+        ),
+    ] = None,
     api: ApiOption = None,
     ws: Annotated[
         str | None,
@@ -191,6 +200,7 @@ def submit(
         output_format=fmt,
         background=background,
         model=model,
+        foreground_estimation=foreground_estimation,
         out_dir=out if wait else None,
         name_pattern=name,
         overwrite=overwrite,

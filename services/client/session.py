@@ -33,6 +33,7 @@ class SubmitOptions:
     output_format: str = "png"
     background: str | None = None
     model: str | None = None
+    foreground_estimation: bool | None = None
     out_dir: Path | None = None
     name_pattern: str = SUBMIT_PATTERN
     overwrite: bool = False
@@ -151,6 +152,8 @@ class Submission:
             params["background"] = self.options.background
         if self.options.model:
             params["model"] = self.options.model
+        if self.options.foreground_estimation is not None:
+            params["foreground_estimation"] = str(self.options.foreground_estimation).lower()
         content_type = mimetypes.guess_type(tracked.path.name)[0] or "application/octet-stream"
         try:
             response = await http.post(

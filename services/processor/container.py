@@ -174,6 +174,8 @@ def build(settings: ProcessorSettings, common: CommonSettings, telemetry: Teleme
         png_level=settings.png_compress_level,
         webp_quality=settings.webp_quality,
         reuse_results=settings.reuse_results,
+        foreground_estimation=settings.foreground_estimation,
+        mask_upsampling=settings.mask_upsampling,
     )
 
     def make_flow(publisher: Publisher, dead_letters: DeadLetters) -> Flow:

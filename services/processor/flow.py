@@ -50,6 +50,11 @@ from services.processor.adapters.state import ProcessorState
 from services.processor.domain import task as decide
 from services.processor.domain.compose import EncodedResult
 from services.processor.domain.errors import ProcessingError, classify
+from services.processor.domain.finish import (
+    FinishOptions,
+    MaskUpsampling,
+    wants_foreground_estimation,
+)
 from services.processor.domain.timing import Interval, Stage
 from services.processor.imagework import (
     EncodeOptions,
@@ -79,6 +84,18 @@ class PipelineConfig:
     png_level: int
     webp_quality: int
     reuse_results: bool
+    foreground_estimation: bool = True
+    mask_upsampling: MaskUpsampling = MaskUpsampling.GUIDED
+
+    def finish_options(self, upload: ImageUploaded) -> FinishOptions:
+        options = upload.options
+        return FinishOptions(
+            background=options.background,
+            foreground_estimation=wants_foreground_estimation(
+                options.foreground_estimation, self.foreground_estimation
+            ),
+            upsampling=self.mask_upsampling,
+        )
 
 
 @dataclass(frozen=True)
@@ -294,7 +311,9 @@ class Flow:
     async def _attempt(self, run: TaskRun) -> None:
         run.session = await self._models.get(run.upload.options.model)
         started = asyncio.ensure_future(self._start(run))
-        key = decide.content_key(run.upload, run.session.ref.sha256)
+        key = decide.content_key(
+            run.upload, run.session.ref.sha256, self.config.finish_options(run.upload).variant()
+        )
         leader = await self._lead(key)
         # The original is fetched while the content index is consulted.
         fetch = asyncio.ensure_future(self._fetch(run))
@@ -442,7 +461,14 @@ class Flow:
         try:
             alpha, image = await self._on(
                 self._cpu,
-                partial(postprocess, output, decoded, upload.options.background, stages=run.stages),
+                partial(
+                    postprocess,
+                    output,
+                    decoded,
+                    self.config.finish_options(upload),
+                    sigmoid=self._models.spec(upload.options.model).sigmoid,
+                    stages=run.stages,
+                ),
             )
         except ValueError as exc:
             raise ProcessingError(

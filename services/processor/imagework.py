@@ -22,6 +22,7 @@ from services.processor.domain.compose import (
     full_size_alpha,
 )
 from services.processor.domain.decoding import DecodedImage, decode_image
+from services.processor.domain.finish import FinishOptions
 from services.processor.domain.tensors import normalise_mask
 from services.processor.domain.timing import Stage, StageTimes
 
@@ -51,13 +52,24 @@ def decode_and_preprocess(
 
 
 def postprocess(
-    output: np.ndarray, decoded: DecodedImage, background: str, *, stages: StageTimes
+    output: np.ndarray,
+    decoded: DecodedImage,
+    options: FinishOptions,
+    *,
+    sigmoid: bool = False,
+    stages: StageTimes,
 ) -> tuple[Image.Image, Image.Image]:
     """The full-size alpha and the cut-out (RGBA, or RGB on a background colour)."""
     with stages.measure(Stage.POSTPROCESS):
-        mask = normalise_mask(output)
-        alpha = full_size_alpha(mask, decoded.size, decoded.alpha)
-        return alpha, cutout(decoded.rgb, alpha, background)
+        mask = normalise_mask(output, sigmoid=sigmoid)
+        alpha = full_size_alpha(mask, decoded.rgb, decoded.alpha, options.upsampling)
+        image = cutout(
+            decoded.rgb,
+            alpha,
+            options.background,
+            foreground_estimation=options.foreground_estimation,
+        )
+        return alpha, image
 
 
 def encode_cutout_result(

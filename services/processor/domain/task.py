@@ -30,7 +30,7 @@ from services.processor.domain.errors import Failure
 
 # Raised whenever pre- or post-processing changes what a model's results look like, so that
 # results stored by content under an older revision are not reused.
-PIPELINE_REVISION = 2
+PIPELINE_REVISION = 3
 
 
 @dataclass(frozen=True)
@@ -51,13 +51,15 @@ def result_key(upload: ImageUploaded, kind: ResultKind) -> str:
     return f"{upload.image_id}/{upload.task_id}/cutout.{extension}"
 
 
-def content_key(upload: ImageUploaded, model_sha256: str) -> str:
-    """Where the results of these bytes, this model and these output options are indexed."""
+def content_key(upload: ImageUploaded, model_sha256: str, variant: str = "") -> str:
+    """Where the results of these bytes, this model and these output options are indexed;
+    ``variant`` names the finishing choices (foreground estimation, mask upsampling)."""
     options = upload.options
     background = options.background.lstrip("#")
+    suffix = f"-{variant}" if variant else ""
     return (
         f"results-by-content/r{PIPELINE_REVISION}/{model_sha256}/{upload.original.sha256}/"
-        f"{options.output_format.value}-{background}.json"
+        f"{options.output_format.value}-{background}{suffix}.json"
     )
 
 

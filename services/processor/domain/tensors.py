@@ -25,12 +25,17 @@ WIDE_UP_TO = 4
 
 @dataclass(frozen=True)
 class InputSpec:
-    """What a model expects: input size (width, height) and per-channel normalisation."""
+    """What a model expects: input size (width, height) and per-channel normalisation.
+
+    ``x = (pixel / scale - mean) / std`` where ``scale`` is 255, or, with
+    ``divide_by_max``, the largest value of the resized image (as U²-Net was trained).
+    """
 
     width: int
     height: int
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
+    divide_by_max: bool = False
 
 
 def _source_positions(in_size: int, out_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -82,8 +87,11 @@ def to_model_input(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
         if resized.shape[:2] != (spec.height, spec.width):
             resized = cv2.resize(resized, size, interpolation=cv2.INTER_LINEAR)
     # (pixel / 255 - mean) / std  ==  plane * scale - offset, channel by channel, in float32.
+    peak = plane_scale * 255.0
+    if spec.divide_by_max:
+        peak = max(float(resized.max()), 1e-6 * plane_scale)
     std = np.asarray(spec.std, dtype=np.float32)
-    scale = (1.0 / (plane_scale * 255.0 * std)).astype(np.float32)
+    scale = (1.0 / (peak * std)).astype(np.float32)
     offset = (np.asarray(spec.mean, dtype=np.float32) / std).astype(np.float32)
     out = np.empty((3, spec.height, spec.width), dtype=np.float32)
     for channel, plane in enumerate(cv2.split(resized)):
@@ -97,7 +105,7 @@ def to_model_input_reference(rgb: np.ndarray, spec: InputSpec) -> np.ndarray:
     if rgb.ndim != 3 or rgb.shape[2] != 3:
         raise ValueError(f"expected an H x W x 3 RGB array, got shape {rgb.shape}")
     resized = resize_bilinear(rgb, spec.width, spec.height)
-    resized /= 255.0
+    resized /= max(float(resized.max()), 1e-6) if spec.divide_by_max else 255.0
     resized -= np.asarray(spec.mean, dtype=np.float32)
     resized /= np.asarray(spec.std, dtype=np.float32)
     return np.ascontiguousarray(resized.transpose(2, 0, 1))
@@ -108,14 +116,17 @@ def stack_batch(inputs: list[np.ndarray]) -> np.ndarray:
     return np.stack(inputs, axis=0)
 
 
-def normalise_mask(output: np.ndarray) -> np.ndarray:
-    """One image's model output (``1 x h x w`` or ``h x w``) as a uint8 mask, min-max.
+def normalise_mask(output: np.ndarray, *, sigmoid: bool = False) -> np.ndarray:
+    """One image's model output (``1 x h x w`` or ``h x w``) as a uint8 mask, min-max;
+    through a sigmoid first for a model whose output is logits.
 
     A constant output carries no information about the subject; it gives an empty mask.
     """
     mask = np.squeeze(np.asarray(output, dtype=np.float32))
     if mask.ndim != 2:
         raise ValueError(f"expected one single-channel mask, got shape {output.shape}")
+    if sigmoid:
+        mask = (1.0 / (1.0 + np.exp(-np.clip(mask, -60.0, 60.0)))).astype(np.float32)
     low, high = float(mask.min()), float(mask.max())
     if not np.isfinite(low) or not np.isfinite(high):
         raise ValueError("the model output contains NaN or infinity")

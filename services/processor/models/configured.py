@@ -11,8 +11,12 @@ from services.processor.settings import ProcessorSettings
 
 
 def configured_registry(settings: ProcessorSettings) -> Registry:
-    """The registry file, with the default model overridden by the settings if set."""
-    return load_registry(settings.registry_file).with_default(settings.default_model)
+    """The registry file, with the default model overridden by the settings if set; models
+    whose weights forbid commercial use are refused unless the settings accept them."""
+    registry = load_registry(settings.registry_file)
+    if not settings.accept_non_commercial:
+        registry = registry.refusing_non_commercial()
+    return registry.with_default(settings.default_model)
 
 
 def configured_cache(settings: ProcessorSettings, common: CommonSettings) -> ModelCache:
@@ -22,5 +26,7 @@ def configured_cache(settings: ProcessorSettings, common: CommonSettings) -> Mod
         "model_mirror": settings.model_mirror,
         "models_bucket": settings.models_bucket,
     }
-    context = FetchContext(s3=common.s3, workdir=common.paths.model_cache)
+    context = FetchContext(
+        s3=common.s3, workdir=common.paths.model_cache, package_index=settings.package_index
+    )
     return ModelCache(common.paths.model_cache, placeholders, context)

@@ -25,6 +25,32 @@ class SourceKind(StrEnum):
     HTTP = "http"
     S3 = "s3"
     NPM = "npm"
+    WHEEL = "wheel"
+
+
+class InputScale(StrEnum):
+    """What a pixel is divided by before ``mean`` and ``std``: 255, or the image's maximum."""
+
+    BY_255 = "255"
+    BY_MAX = "max"
+
+
+class BatchAxis(StrEnum):
+    """Whether the graph's first axis is fixed (made symbolic for batches) or dynamic."""
+
+    FIXED = "fixed"
+    DYNAMIC = "dynamic"
+
+
+# SPDX identifiers of licences that forbid commercial use (the Creative Commons NC family
+# is matched by its `-NC` part, so every version and variant is covered).
+_NON_COMMERCIAL_MARKERS = ("-NC", "NONCOMMERCIAL", "NON-COMMERCIAL")
+
+
+def forbids_commercial_use(licence: str) -> bool:
+    """True for a licence that forbids commercial use, such as ``CC-BY-NC-4.0``."""
+    text = licence.upper()
+    return any(marker in text for marker in _NON_COMMERCIAL_MARKERS)
 
 
 class _Frozen(BaseModel):
@@ -34,12 +60,17 @@ class _Frozen(BaseModel):
 class SourceSpec(_Frozen):
     kind: SourceKind
     location: str = Field(min_length=1)
-    resource: str | None = Field(None, description="npm only: the resources.json entry.")
+    resource: str | None = Field(
+        None,
+        description="npm: the resources.json entry; wheel: the member's path in the wheel.",
+    )
 
     @model_validator(mode="after")
-    def _npm_needs_resource(self) -> SourceSpec:
-        if self.kind is SourceKind.NPM and not self.resource:
-            raise ValueError("an npm source needs `resource`")
+    def _needs_resource(self) -> SourceSpec:
+        if self.kind in (SourceKind.NPM, SourceKind.WHEEL) and not self.resource:
+            raise ValueError(f"a {self.kind.value} source needs `resource`")
+        if self.kind is SourceKind.WHEEL and "==" not in self.location:
+            raise ValueError("a wheel source's location reads <package>==<version>")
         return self
 
     def resolve(self, values: dict[str, str]) -> ResolvedSource | None:
@@ -57,7 +88,8 @@ class ResolvedSource(_Frozen):
     resource: str | None = None
 
     def describe(self) -> str:
-        """``file:/path``, the URL itself for http(s) and s3, ``npm:package#resource``."""
+        """``file:/path``, the URL itself for http(s) and s3, ``npm:package#resource``,
+        ``wheel:package==version#member``."""
         if self.kind in (SourceKind.HTTP, SourceKind.S3):
             return self.location
         suffix = f"#{self.resource}" if self.resource else ""
@@ -68,14 +100,23 @@ class ModelSpec(_Frozen):
     name: Annotated[str, Field(pattern=IDENTIFIER_PATTERN, max_length=128)]
     version: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     description: str = ""
-    licence: str = ""
+    family: str = Field("", description="Model family, e.g. isnet, u2net, birefnet.")
+    licence: str = Field("", description="SPDX identifier of the weights' licence.")
+    licence_note: str = ""
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
     size: int = Field(gt=0)
     input_size: tuple[int, int] = Field(description="width, height")
+    input_scale: InputScale = InputScale.BY_255
     mean: tuple[float, float, float]
     std: tuple[float, float, float]
     output_index: int = Field(0, ge=0)
+    sigmoid: bool = Field(False, description="The mask output is logits: apply a sigmoid.")
+    batch_axis: BatchAxis = BatchAxis.FIXED
     sources: tuple[SourceSpec, ...] = Field(min_length=1)
+
+    @property
+    def commercial_use(self) -> bool:
+        return not forbids_commercial_use(self.licence)
 
     @model_validator(mode="after")
     def _positive(self) -> ModelSpec:
@@ -90,7 +131,13 @@ class ModelSpec(_Frozen):
     @property
     def input_spec(self) -> InputSpec:
         width, height = self.input_size
-        return InputSpec(width=width, height=height, mean=self.mean, std=self.std)
+        return InputSpec(
+            width=width,
+            height=height,
+            mean=self.mean,
+            std=self.std,
+            divide_by_max=self.input_scale is InputScale.BY_MAX,
+        )
 
 
 class Registry(_Frozen):
@@ -120,6 +167,18 @@ class Registry(_Frozen):
         raise RegistryError(
             f"no model named {wanted!r} in the registry; known: {', '.join(self.names)}"
         )
+
+    def refusing_non_commercial(self) -> Registry:
+        """This registry, or ``RegistryError`` naming every model whose licence forbids
+        commercial use (accept them with ``CLEARCUT_PROCESSOR_ACCEPT_NON_COMMERCIAL``)."""
+        refused = [f"{m.name} ({m.licence})" for m in self.models if not m.commercial_use]
+        if refused:
+            raise RegistryError(
+                "the registry lists models whose weights forbid commercial use: "
+                f"{', '.join(refused)}; remove them or set "
+                "CLEARCUT_PROCESSOR_ACCEPT_NON_COMMERCIAL=true to accept their licence"
+            )
+        return self
 
     def with_default(self, name: str | None) -> Registry:
         """This registry with another default model (checked to exist)."""

@@ -17,7 +17,7 @@ import onnxruntime as ort
 from schemas.values import ExecutionProvider, InferenceRuntime, ModelRef
 from services.processor.domain.tensors import InputSpec, stack_batch, to_model_input
 from services.processor.models.batch_axis import dynamic_batch_model
-from services.processor.models.registry import ModelSpec
+from services.processor.models.registry import BatchAxis, ModelSpec
 from services.processor.runtime.providers import choose_providers, default_batch
 from services.processor.settings import GraphOptimization, ProcessorSettings
 
@@ -105,7 +105,8 @@ def load_session(spec: ModelSpec, path: Path, settings: ProcessorSettings) -> Mo
     options.inter_op_num_threads = 1
     options.graph_optimization_level = _OPTIMISATION[settings.graph_optimization]
     options.enable_mem_pattern = settings.memory_pattern
-    model: str | bytes = dynamic_batch_model(path) if max_batch > 1 else str(path)
+    rewrite = max_batch > 1 and spec.batch_axis is BatchAxis.FIXED
+    model: str | bytes = dynamic_batch_model(path) if rewrite else str(path)
     session = ort.InferenceSession(model, options, providers=providers)
     actual = ExecutionProvider.from_onnxruntime(session.get_providers()[0])
     if actual is not expected:

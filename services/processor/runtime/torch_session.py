@@ -85,11 +85,14 @@ class TorchModel:
             for slot, rgb in enumerate(inputs):
                 pixels = self._to_device(slot, rgb)
                 image = pixels.permute(2, 0, 1).unsqueeze(0).to(torch.float32)
-                planes.append(
-                    torch.nn.functional.interpolate(
-                        image, size=(spec.height, spec.width), mode="bilinear", align_corners=False
-                    )
+                resized = torch.nn.functional.interpolate(
+                    image, size=(spec.height, spec.width), mode="bilinear", align_corners=False
                 )
+                if spec.divide_by_max:
+                    # Families trained on pixel / the image's maximum (U²-Net): rescale so
+                    # that the maximum maps where 255 would.
+                    resized = resized * (255.0 / resized.amax().clamp_min(1e-6))
+                planes.append(resized)
             batch = torch.cat(planes) * self._scale - self._offset
             with torch.autocast(self._device.type, dtype=torch.float16, enabled=self.half):
                 outputs = self._module(batch)

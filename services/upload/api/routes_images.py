@@ -30,7 +30,7 @@ from services.upload.domain.options import parse_options
 from services.upload.domain.progress import ImageStatus
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
-UPLOAD_PARAMETERS = ("output_format", "background", "model")
+UPLOAD_PARAMETERS = ("output_format", "background", "model", "foreground_estimation")
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _UPLOAD_BODY: dict[str, Any] = {
@@ -47,6 +47,7 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "output_format": {"type": "string", "enum": ["png", "webp"]},
                         "background": {"type": "string"},
                         "model": {"type": "string"},
+                        "foreground_estimation": {"type": "boolean"},
                     },
                 }
             },
@@ -67,6 +68,15 @@ BackgroundQuery = Annotated[
 ]
 ModelQuery = Annotated[
     str | None, Query(description="Model name from the processor's registry; default if absent.")
+]
+ForegroundQuery = Annotated[
+    str | None,
+    Query(
+        description="`true`: the cut-out's semi-transparent edges get the subject's estimated "
+        "own colour, so no fringe of the old background remains; `false`: they keep the "
+        "photo's colours. Absent: the processor's setting (on by default). The mask is the "
+        "same either way."
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -102,6 +112,7 @@ async def upload_image(
     output_format: OutputFormatQuery = None,
     background: BackgroundQuery = None,
     model: ModelQuery = None,
+    foreground_estimation: ForegroundQuery = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     settings = services.settings
@@ -114,6 +125,7 @@ async def upload_image(
             form.get("output_format", output_format),
             form.get("background", background),
             form.get("model", model),
+            form.get("foreground_estimation", foreground_estimation),
         )
         accepted = await services.uploads.accept(owner, body.data, options, idempotency_key)
     except Rejected as exc:

@@ -43,9 +43,11 @@ def check_key(key: str | None) -> str | None:
 
 
 def fingerprint(body_sha256: str, options: ProcessingOptions) -> str:
-    text = "\n".join(
-        [body_sha256, options.output_format.value, options.background, options.model or ""]
-    )
+    parts = [body_sha256, options.output_format.value, options.background, options.model or ""]
+    if options.foreground_estimation is not None:
+        # Only when given, so the fingerprints of earlier uploads stay what they were.
+        parts.append(f"foreground_estimation={options.foreground_estimation}")
+    text = "\n".join(parts)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 

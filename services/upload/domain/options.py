@@ -55,13 +55,37 @@ def parse_model(value: str | None) -> str | None:
     return value.strip()
 
 
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+
+
+def parse_foreground_estimation(value: str | None) -> bool | None:
+    """`true`/`false` (also 1/0, yes/no, on/off); absent means the processor's setting."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip().lower()
+    if text in _TRUE:
+        return True
+    if text in _FALSE:
+        return False
+    raise Rejected(
+        ErrorCode.INVALID_OPTION,
+        f"foreground_estimation {value!r} is not true or false",
+        option="foreground_estimation",
+    )
+
+
 def parse_options(
-    output_format: str | None, background: str | None, model: str | None
+    output_format: str | None,
+    background: str | None,
+    model: str | None,
+    foreground_estimation: str | None = None,
 ) -> ProcessingOptions:
     """Options from the request; absent ones take their defaults (png, transparent,
-    the processor's default model)."""
+    the processor's default model, the processor's foreground estimation setting)."""
     return ProcessingOptions(
         output_format=parse_output_format(output_format),
         background=parse_background(background),
         model=parse_model(model),
+        foreground_estimation=parse_foreground_estimation(foreground_estimation),
     )

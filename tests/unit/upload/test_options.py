@@ -44,3 +44,18 @@ def test_invalid_options_are_refused_naming_the_option(
         parse_options(output_format, background, model)
     assert caught.value.code is ErrorCode.INVALID_OPTION
     assert caught.value.details["option"] == option
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [(None, None), ("", None), ("true", True), ("ON", True), ("0", False), (" false ", False)],
+)
+def test_foreground_estimation_is_a_yes_or_no(given: str | None, expected: bool | None) -> None:
+    assert parse_options(None, None, None, given).foreground_estimation is expected
+
+
+def test_foreground_estimation_refuses_anything_else() -> None:
+    with pytest.raises(Rejected) as caught:
+        parse_options(None, None, None, "maybe")
+    assert caught.value.code is ErrorCode.INVALID_OPTION
+    assert "foreground_estimation" in str(caught.value)

@@ -1,0 +1,1 @@
+"""``clearcut bench quality``: how good the cut-outs are, offline (no pipeline needed)."""

@@ -1,0 +1,99 @@
+"""Halo figures: how much of the old background a cut-out's soft edges keep.
+
+A photo ``F`` is blended with its own reference mask ``a`` over a saturated green ``G``
+(``I = a F + (1 - a) G``); each system cuts out ``I``. In the cut-out's semi-transparent
+band (0.1 < alpha < 0.9) the bench reports the mean absolute difference from ``F`` over the
+three channels (grey levels, 0-255) and how much greener than ``F`` it is (mean of the green
+channel's difference). A cut-out that keeps the green wall has a large positive figure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from bench.peer_rembg import no_downloads
+
+GREEN = np.array([0.0, 255.0, 0.0])
+PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
+# The rembg session that preprocesses a custom model of each family as that family needs.
+REMBG_SESSIONS = {"isnet": "dis_custom", "u2net": "u2net_custom"}
+
+
+def photo(name: str) -> np.ndarray:
+    from skimage import data
+
+    pixels = np.asarray(getattr(data, name)(), dtype=np.uint8)
+    return pixels
+
+
+def composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """``rgb`` blended with ``alpha`` (in [0, 1]) over the green wall, as uint8."""
+    a = alpha[..., None]
+    blend = a * rgb.astype(np.float64) + (1.0 - a) * GREEN
+    out: np.ndarray = np.rint(blend).astype(np.uint8)
+    return out
+
+
+@dataclass(frozen=True)
+class HaloScore:
+    rgb_error: float
+    extra_green: float
+    band_pixels: int
+
+
+def score(cut: np.ndarray, truth: np.ndarray) -> HaloScore:
+    """An RGBA cut-out against the true foreground colours."""
+    alpha = cut[..., 3].astype(np.float64) / 255.0
+    band = (alpha > 0.1) & (alpha < 0.9)
+    got, want = cut[..., :3][band].astype(np.float64), truth[band].astype(np.float64)
+    if not band.any():
+        return HaloScore(0.0, 0.0, 0)
+    return HaloScore(
+        float(np.abs(got - want).mean()), float((got[:, 1] - want[:, 1]).mean()), int(band.sum())
+    )
+
+
+@contextlib.contextmanager
+def _rembg_home(folder: Path) -> Iterator[None]:
+    saved = os.environ.get("REMBG_HOME")
+    os.environ["REMBG_HOME"] = str(folder)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("REMBG_HOME", None)
+        else:
+            os.environ["REMBG_HOME"] = saved
+
+
+class RembgCutter:
+    """rembg ``remove()`` on a registered model file, with no download possible."""
+
+    def __init__(self, family: str, model_path: Path) -> None:
+        self._rembg: Any = importlib.import_module("rembg")
+        self.version = importlib.import_module("importlib.metadata").version("rembg")
+        with _rembg_home(model_path.parent), no_downloads():
+            self._session = self._rembg.new_session(
+                REMBG_SESSIONS[family], model_path=str(model_path)
+            )
+
+    def cut(self, rgb: np.ndarray, *, decontaminate: bool) -> tuple[np.ndarray, float]:
+        started = time.perf_counter()
+        with no_downloads():
+            out = self._rembg.remove(
+                Image.fromarray(rgb), session=self._session, decontaminate=decontaminate
+            )
+        return np.asarray(out.convert("RGBA")), time.perf_counter() - started
+
+
+Cutter = Callable[[np.ndarray], np.ndarray]

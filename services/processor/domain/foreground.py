@@ -1,0 +1,107 @@
+"""The true colour of the subject where it is semi-transparent: foreground estimation.
+
+A soft edge (hair, fur, motion blur, glass) is a blend ``I = a F + (1 - a) B`` of the
+subject's colour ``F`` and the background it was photographed against ``B``. Putting the
+mask on ``I`` as alpha keeps ``B`` in the edge: a photo taken in front of a green wall gets a
+green fringe on a white page. This recovers ``F`` with the blur-fusion estimator of Forte and
+Pitié, *Approximate Fast Foreground Colour Estimation* (ICIP 2021): local means of the
+foreground and the background are taken with box filters weighted by ``a`` and ``1 - a``,
+and the residual of the compositing equation corrects the foreground mean; two passes, a
+wide one (radius 90) and a narrow one (radius 6) seeded with the first pass's estimates.
+
+Only pixels with ``0 < a < 1`` change: an opaque pixel's colour is the photo's by the
+equation itself, and a transparent one keeps the photo's colour, so the cut-out differs from
+the photo only in its semi-transparent band. The work is done in square tiles with a margin
+of every filter's reach, which gives the whole-image result with a few tile-sized float32
+buffers, and tiles without a semi-transparent pixel are skipped: the cost follows the length
+of the subject's outline, not the photo's size.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+# Box filter sizes of the two passes, as in the paper's reference implementation.
+WIDE = 90
+NARROW = 6
+_EPS = 1e-5
+# How far (in rows) one output row depends on its input: half of each box, both passes.
+_REACH = WIDE // 2 + NARROW // 2 + 2
+TILE = 256
+
+
+def _box(image: np.ndarray, size: int) -> np.ndarray:
+    out: np.ndarray = cv2.blur(image, (size, size), borderType=cv2.BORDER_REFLECT)
+    return out
+
+
+def _pass(
+    image: np.ndarray,
+    foreground: np.ndarray,
+    background: np.ndarray,
+    alpha: np.ndarray,
+    size: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """One blur-fusion pass: the corrected foreground and the local background mean."""
+    a = alpha[..., None]
+    blurred_alpha = _box(alpha, size)[..., None]
+    blurred_f = _box(foreground * a, size) / (blurred_alpha + _EPS)
+    blurred_b = _box(background * (1.0 - a), size) / ((1.0 - blurred_alpha) + _EPS)
+    estimate = blurred_f + a * (image - a * blurred_f - (1.0 - a) * blurred_b)
+    np.clip(estimate, 0.0, 1.0, out=estimate)
+    return estimate, blurred_b
+
+
+def estimate_foreground_strip(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """Blur fusion, both passes, on one ``H x W x 3`` uint8 strip and its uint8 alpha;
+    the estimate as float32 in [0, 1]."""
+    image = rgb.astype(np.float32) * np.float32(1.0 / 255.0)
+    a = alpha.astype(np.float32) * np.float32(1.0 / 255.0)
+    first, local_background = _pass(image, image, image, a, WIDE)
+    second, _ = _pass(image, first, local_background, a, NARROW)
+    return second
+
+
+def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """The cut-out's colours: ``rgb`` (H x W x 3 uint8) with the foreground colour estimated
+    wherever ``alpha`` (H x W uint8) is strictly between 0 and 255. Returns a new uint8 array.
+    """
+    out = np.array(rgb, dtype=np.uint8, copy=True)
+    estimate_foreground_in_place(out, alpha)
+    return out
+
+
+def estimate_foreground_in_place(rgb: np.ndarray, alpha: np.ndarray) -> None:
+    """``estimate_foreground`` writing into ``rgb`` itself (a writable uint8 array).
+
+    The image is worked on in square tiles with a margin of the filters' reach, so the
+    result is the whole-image one; only tiles holding a semi-transparent pixel are worked
+    on, and every estimate is written only after all of them are made from the photo's own
+    colours.
+    """
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or alpha.shape != rgb.shape[:2]:
+        raise ValueError(f"expected H x W x 3 and H x W arrays, got {rgb.shape} and {alpha.shape}")
+    height, width = alpha.shape
+    soft = (alpha > 0) & (alpha < 255)
+    estimates: list[tuple[slice, slice, np.ndarray]] = []
+    for top in range(0, height, TILE):
+        rows = slice(top, min(top + TILE, height))
+        if not soft[rows].any():
+            continue
+        for left in range(0, width, TILE):
+            cols = slice(left, min(left + TILE, width))
+            band = soft[rows, cols]
+            if not band.any():
+                continue
+            low, high = max(0, rows.start - _REACH), min(height, rows.stop + _REACH)
+            first, last = max(0, cols.start - _REACH), min(width, cols.stop + _REACH)
+            estimate = estimate_foreground_strip(
+                rgb[low:high, first:last], alpha[low:high, first:last]
+            )
+            inner = estimate[
+                rows.start - low : rows.stop - low, cols.start - first : cols.stop - first
+            ]
+            estimates.append((rows, cols, np.rint(inner[band] * 255.0).astype(np.uint8)))
+    for rows, cols, values in estimates:
+        rgb[rows, cols][soft[rows, cols]] = values
