@@ -9,8 +9,10 @@ from services.common.settings import REPO_ROOT
 from services.devstack.process import StackError, run
 
 DEPLOY_DIR = REPO_ROOT / "deploy"
-# Validates docker-compose.yml without a Docker engine (compose v1 needs no daemon for this).
-TEST_TOOLS = {"docker-compose": "docker-compose"}
+# docker-compose validates docker-compose.yml without a Docker engine (compose v1 needs no
+# daemon for this); Debian's Chromium runs the web page's browser tests (Playwright drives it,
+# no browser is downloaded).
+TEST_TOOLS = {"docker-compose": "docker-compose", "/usr/bin/chromium": "chromium"}
 
 
 def ensure_debian_packages(packages: dict[str, str]) -> None:

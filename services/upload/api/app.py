@@ -7,13 +7,16 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
+from services.common.auth import AuthSettings
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
-from services.upload.api import routes_images, routes_ops
+from services.upload.api import routes_archive, routes_images, routes_ops
 from services.upload.api.errors import install_error_handlers
 from services.upload.api.middleware import HttpMetrics, RequestMetrics, TraceHeaders
+from services.upload.api.routes_page import mount_page
 from services.upload.composition import build_services
 from services.upload.metrics import UploadMetrics
 from services.upload.settings import UploadSettings
@@ -31,6 +34,7 @@ def create_app(
     telemetry: Telemetry | None = None,
     registry: CollectorRegistry | None = None,
     sweep: bool = True,
+    auth: AuthSettings | None = None,
 ) -> FastAPI:
     registry = registry or (telemetry.registry if telemetry else CollectorRegistry())
     metrics = UploadMetrics.create(registry)
@@ -48,9 +52,21 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.registry = registry
+    app.include_router(routes_archive.router)
     app.include_router(routes_images.router)
     app.include_router(routes_ops.router)
+    dev_key = (auth or AuthSettings()).dev_key.get_secret_value()
+    mount_page(app, settings, dev_key or None)
     install_error_handlers(app, settings.retry_after_seconds)
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Retry-After", "Location", "Idempotent-Replayed", "X-Trace-Id"],
+            max_age=600,
+        )
     app.add_middleware(TraceHeaders)
     app.add_middleware(RequestMetrics, metrics=HttpMetrics(registry))
     if telemetry is not None:

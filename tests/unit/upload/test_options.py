@@ -44,3 +44,19 @@ def test_invalid_options_are_refused_naming_the_option(
         parse_options(output_format, background, model)
     assert caught.value.code is ErrorCode.INVALID_OPTION
     assert caught.value.details["option"] == option
+
+
+def test_a_model_outside_the_known_ones_is_refused_naming_them() -> None:
+    known = ["isnet-general-use", "isnet-general-use-quint8"]
+    assert parse_options(None, None, " isnet-general-use-quint8 ", known).model == (
+        "isnet-general-use-quint8"
+    )
+    assert parse_options(None, None, None, known).model is None
+    with pytest.raises(Rejected) as refused:
+        parse_options(None, None, "isnet-general-usee", known)
+    assert refused.value.code is ErrorCode.INVALID_OPTION
+    assert refused.value.details == {
+        "option": "model",
+        "known": "isnet-general-use, isnet-general-use-quint8",
+    }
+    assert "isnet-general-use, isnet-general-use-quint8" in refused.value.message
