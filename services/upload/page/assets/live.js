@@ -56,7 +56,7 @@ export class Live {
   connect() {
     if (this.stopped) return;
     this.ready = false;
-    this.handlers.onConnection("connecting", 0);
+    if (this.attempt === 0) this.handlers.onConnection("connecting", 0);
     let socket;
     try {
       socket = new WebSocket(this.url);
