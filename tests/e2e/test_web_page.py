@@ -46,12 +46,16 @@ class Deployment:
     shots: Path
 
 
-def photo(pixels: np.ndarray) -> bytes:
-    """JPEG of ``pixels`` with a random corner: new bytes, so every run does real inference."""
+def photo(pixels: np.ndarray, orientation: int | None = None) -> bytes:
+    """JPEG of ``pixels`` with a random corner: new bytes, so every run does real inference;
+    with an EXIF ``orientation`` if given."""
     out = pixels.copy()
     out[:4, :4] = np.random.default_rng().integers(0, 256, size=(4, 4, 3), dtype=np.uint8)
     buffer = io.BytesIO()
-    Image.fromarray(out).save(buffer, "JPEG", quality=90)
+    exif = Image.Exif()
+    if orientation is not None:
+        exif[0x0112] = orientation
+    Image.fromarray(out).save(buffer, "JPEG", quality=90, exif=exif.tobytes())
     return buffer.getvalue()
 
 
@@ -239,7 +243,8 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     # Two photos and a file that is not an image, dropped at once: a card for each at once.
     await page.evaluate(RECORD_STATES)
     astronaut = photo(data.astronaut()[::2, ::2])  # type: ignore[no-untyped-call]
-    coffee = photo(data.coffee()[::2, ::2])  # type: ignore[no-untyped-call]
+    # Stored 300 x 200, EXIF orientation 6: shown (and cut out) 200 x 300, portrait.
+    coffee = photo(data.coffee()[::2, ::2], orientation=6)  # type: ignore[no-untyped-call]
     await drop_files(
         page,
         [
@@ -251,12 +256,12 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     cards = page.locator("#cards .card")
     await expect(cards).to_have_count(3)
     await expect(cards.locator(".status")).to_have_text(["Ready", "Ready", "Ready"])
-    preview = page.locator("#cards .card").first.locator("img.before")
-    await poll(
-        lambda: preview.evaluate("img => img.complete && img.naturalWidth === 256"),
-        10,
-        "the preview of the first photo",
-    )
+    previews = page.locator("#cards .card img.before")
+    sizes = "img => img.complete ? [img.naturalWidth, img.naturalHeight] : null"
+    loaded = "imgs => imgs.slice(0, 2).every((img) => img.complete && img.naturalWidth > 0)"
+    await poll(lambda: previews.evaluate_all(loaded), 10, "the previews of both photos")
+    assert await previews.nth(0).evaluate(sizes) == [256, 256]
+    assert await previews.nth(1).evaluate(sizes) == [200, 300]  # EXIF orientation applied
     start = page.get_by_role("button", name="Remove backgrounds (3 photos)")
     await start.click()
 
@@ -270,7 +275,7 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     await expect(notes_card.locator(".detail")).to_have_text(
         "Choose a JPEG, PNG, WebP, GIF or TIFF image."
     )
-    await page.screenshot(path=shots / "in-progress.png")
+    await page.screenshot(path=shots / "in-progress.png", full_page=True)
 
     for done in (astronaut_card, coffee_card):
         await expect(done).to_have_attribute("data-state", "completed", timeout=LIVE)
@@ -323,7 +328,7 @@ async def test_a_person_removes_backgrounds_in_the_browser(
             "coffee-cutout.png",
             "coffee-mask.png",
         ]
-        assert_png_with_alpha(zipped.read("coffee-cutout.png"))
+        assert assert_png_with_alpha(zipped.read("coffee-cutout.png")).size == (200, 300)
         assert zipped.read("coffee-mask.png")[:8] == b"\x89PNG\r\n\x1a\n"
 
     # The notifier goes away: the page says so, an upload still goes through, and once the

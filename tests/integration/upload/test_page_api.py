@@ -207,3 +207,15 @@ async def test_cors_only_for_the_configured_origins(api: Api, stack: CommonSetti
         assert "access-control-allow-origin" not in foreign.headers
         simple = await client.get("/healthz", headers={"Origin": "https://other.example"})
         assert simple.headers["access-control-allow-origin"] == "https://other.example"
+
+
+async def test_reprocessing_with_an_unknown_model_is_refused(api: Api, owner: Owner) -> None:
+    uploaded = await api.client.post("/v1/images", content=samples.photo(), headers=owner.headers)
+    refused = await api.client.post(
+        f"/v1/images/{uploaded.json()['id']}/reprocess",
+        json={"model": "isnet-general-usee"},
+        headers=owner.headers,
+    )
+    assert refused.status_code == 422
+    assert refused.json()["error"]["details"]["option"] == "model"
+    assert "isnet-general-use-quint8" in refused.json()["error"]["message"]
