@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import os
 import re
 import time
@@ -23,7 +24,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import (
+    Browser,
+    FilePayload,
+    Locator,
+    Page,
+    async_playwright,
+    expect,
+)
 from skimage import data
 
 from services.common.auth import AuthSettings, create_key
@@ -34,7 +42,52 @@ from services.upload.adapters.postgres import connect as pg_connect
 from tests.e2e.processes import ServiceProcess, free_port
 
 CHROMIUM = "/usr/bin/chromium"
+pytestmark = pytest.mark.timeout(900)
 LIVE = 240_000  # ms: waits that include real inference on a shared 2-core machine
+
+
+class Gate:
+    """A TCP forwarder in front of the object store, for the upload API only: closing it
+    makes the store unreachable for the API (connections refused, open ones cut) while the
+    rest of the pipeline goes on using the store directly."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self.port = free_port()
+        self.server: asyncio.Server | None = None
+        self.writers: set[asyncio.StreamWriter] = set()
+
+    async def open(self) -> None:
+        self.server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+            self.server = None
+        for writer in list(self.writers):
+            writer.close()
+
+    async def _forward(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
+        except OSError:
+            writer.close()
+            return
+        self.writers |= {writer, up_writer}
+
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+            try:
+                while chunk := await src.read(65536):
+                    dst.write(chunk)
+                    await dst.drain()
+            except OSError:
+                pass
+            finally:
+                dst.close()
+                self.writers.discard(dst)
+
+        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
 
 @dataclass
@@ -44,6 +97,7 @@ class Deployment:
     key: str
     notifier: ServiceProcess
     shots: Path
+    store_gate: Gate
 
 
 def photo(pixels: np.ndarray, orientation: int | None = None) -> bytes:
@@ -100,6 +154,8 @@ async def deployment(
     logs = tmp_path_factory.mktemp("page-services")
     shots = screenshot_dir(tmp_path_factory)
     env = {"CLEARCUT_TOPIC_PREFIX": topics.prefix}
+    gate = Gate(stack.s3.port)
+    await gate.open()
     upload_port, notifier_port, processor_port = free_port(), free_port(), free_port()
     ws = f"ws://127.0.0.1:{notifier_port}/v1/ws"
     notifier = ServiceProcess(
@@ -116,6 +172,8 @@ async def deployment(
             | {
                 "CLEARCUT_UPLOAD_PORT": str(upload_port),
                 "CLEARCUT_UPLOAD_WEBSOCKET_URL": ws,
+                "CLEARCUT_UPLOAD_RETRY_AFTER_SECONDS": "2",
+                "CLEARCUT_S3_PORT": str(gate.port),
             },
             f"http://127.0.0.1:{upload_port}/readyz",
         ),
@@ -141,7 +199,12 @@ async def deployment(
         ),
     ]
     deployment = Deployment(
-        f"http://127.0.0.1:{upload_port}", f"ws://127.0.0.1:{notifier_port}", key, notifier, shots
+        f"http://127.0.0.1:{upload_port}",
+        f"ws://127.0.0.1:{notifier_port}",
+        key,
+        notifier,
+        shots,
+        gate,
     )
     try:
         for service in [*services, notifier]:
@@ -152,6 +215,7 @@ async def deployment(
     finally:
         for service in [*services, deployment.notifier]:
             service.stop()
+        await gate.close()
     print(f"screenshots in {shots}")
 
 
@@ -183,6 +247,31 @@ async def drop_files(page: Page, files: list[tuple[str, str, bytes]]) -> None:
     )
     await page.dispatch_event("#drop-zone", "dragenter", {"dataTransfer": transfer})
     await page.dispatch_event("#drop-zone", "drop", {"dataTransfer": transfer})
+
+
+def pushed(frame: str | bytes) -> list[tuple[str, str]]:
+    """``("completed", image id)`` for each completion a websocket message tells of."""
+    message = json.loads(frame)
+    if message.get("type") == "event" and message["event"]["type"].endswith(".completed.v1"):
+        return [("completed", message["image_id"])]
+    if message.get("type") == "snapshot":
+        images = message["images"]
+        return [("completed", i["image_id"]) for i in images if i["status"] == "completed"]
+    return []
+
+
+def status_read(url: str) -> list[tuple[str, str]]:
+    found = re.search(r"/v1/images/([0-9a-f-]{36})$", url)
+    return [("read", found.group(1))] if found else []
+
+
+async def reach(card: Locator, state: str, within_ms: float = LIVE) -> None:
+    """Waits for the card's state; a failure says what the card shows."""
+    try:
+        await expect(card).to_have_attribute("data-state", state, timeout=within_ms)
+    except AssertionError as exc:
+        shown = " | ".join((await card.inner_text()).split("\n"))
+        raise AssertionError(f"card not {state}: {shown}") from exc
 
 
 async def poll(check: Callable[[], Awaitable[bool]], within: float, what: str) -> None:
@@ -222,6 +311,11 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     page = await context.new_page()
     requests: list[str] = []
     page.on("request", lambda request: requests.append(request.url))
+    # In the order the browser saw them: completions pushed over the websocket, and reads of
+    # an image's status.
+    seen: list[tuple[str, str]] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda f: seen.extend(pushed(f))))
+    page.on("request", lambda r: seen.extend(status_read(r.url)))
     console_errors: list[str] = []
     page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
     shots = deployment.shots
@@ -268,7 +362,7 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     astronaut_card = page.locator("#cards .card").nth(0)
     coffee_card = page.locator("#cards .card").nth(1)
     notes_card = page.locator("#cards .card").nth(2)
-    await expect(notes_card).to_have_attribute("data-state", "rejected", timeout=30_000)
+    await reach(notes_card, "rejected", 30_000)
     await expect(notes_card.locator(".status")).to_have_text(
         "This is not a photo Clearcut can read."
     )
@@ -278,19 +372,25 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     await page.screenshot(path=shots / "in-progress.png", full_page=True)
 
     for done in (astronaut_card, coffee_card):
-        await expect(done).to_have_attribute("data-state", "completed", timeout=LIVE)
+        await reach(done, "completed", LIVE)
         await expect(done.locator(".detail")).to_have_text(
             re.compile(r"^Processed in \d+\.\d s\.$"), timeout=5_000
         )
-    await expect(notes_card).to_have_attribute("data-state", "rejected")
+    await reach(notes_card, "rejected", 5_000)
     states = await page.evaluate("window.cardStates")
     for name in ("astronaut.jpg", "coffee.jpg"):
         assert states[name][:3] == ["ready", "uploading", "queued"], states
         assert states[name][-1] == "completed", states
     assert states["notes.txt"] == ["ready", "uploading", "rejected"], states
-    # Followed over the websocket, not polled: one status request per completed image.
-    status_reads = [u for u in requests if re.search(r"/v1/images/[0-9a-f-]{36}$", u)]
-    assert len(status_reads) == 2, status_reads
+    # Followed over the websocket, not polled: an image's status is read only after its
+    # completion was pushed.
+    completed: set[str] = set()
+    for what, image_id in seen:
+        if what == "completed":
+            completed.add(image_id)
+        else:
+            assert image_id in completed, seen
+    assert len(completed) == 2
     await page.screenshot(path=shots / "results.png", full_page=True)
 
     # The compare slider, by keyboard.
@@ -331,23 +431,47 @@ async def test_a_person_removes_backgrounds_in_the_browser(
         assert assert_png_with_alpha(zipped.read("coffee-cutout.png")).size == (200, 300)
         assert zipped.read("coffee-mask.png")[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # A photo chosen with the file button, by keyboard, while the object store cannot be
+    # reached: the API answers 503 with Retry-After, the page says so and tries again by
+    # itself once that time has passed, until the store is back.
+    await deployment.store_gate.close()
+    rocket = photo(data.rocket()[::2, ::2])  # type: ignore[no-untyped-call]
+    await page.get_by_role("button", name="Choose photos…").focus()
+    async with page.expect_file_chooser() as chooser:
+        await page.keyboard.press("Enter")
+    chosen: FilePayload = {"name": "rocket.jpg", "mimeType": "image/jpeg", "buffer": rocket}
+    await (await chooser.value).set_files(chosen)
+    await page.get_by_role("button", name="Remove backgrounds", exact=True).focus()
+    await page.keyboard.press("Enter")
+    rocket_card = page.locator("#cards .card").nth(3)
+    await reach(rocket_card, "waiting", 60_000)
+    await expect(rocket_card.locator(".status")).to_have_text("Clearcut is busy or restarting.")
+    await expect(rocket_card.locator(".detail")).to_contain_text("Next try in 2 s.")
+    await rocket_card.scroll_into_view_if_needed()
+    await page.screenshot(path=shots / "retrying.png")
+    await asyncio.sleep(3)  # at least one automatic retry while the store is still away
+    await deployment.store_gate.open()
+    await reach(rocket_card, "completed", LIVE)
+    uploads = [u for u in requests if u.endswith("/v1/images")]
+    assert len(uploads) >= 3 + 2, uploads  # three at first, the rocket at least twice
+
     # The notifier goes away: the page says so, an upload still goes through, and once the
     # notifier is back the page catches up from the snapshot.
-    deployment.notifier.stop()
+    await asyncio.to_thread(deployment.notifier.stop)
     await expect(page.locator("#connection")).to_contain_text("Offline", timeout=30_000)
     await page.screenshot(path=shots / "offline.png")
     cat = photo(data.chelsea()[::2, ::2])  # type: ignore[no-untyped-call]
     await drop_files(page, [("cat.jpg", "image/jpeg", cat)])
     await page.get_by_role("button", name="Remove backgrounds", exact=True).click()
-    cat_card = page.locator("#cards .card").nth(3)
-    await expect(cat_card).to_have_attribute("data-state", "queued", timeout=30_000)
+    cat_card = page.locator("#cards .card").nth(4)
+    await reach(cat_card, "queued", 30_000)
     old = deployment.notifier
     restarted = ServiceProcess("notifier", old.log.parent, old.env, old.ready_url)
     deployment.notifier = restarted
-    restarted.start()
+    await asyncio.to_thread(restarted.start)
     await restarted.wait_ready()
     await expect(page.locator("#connection")).to_have_text("Live", timeout=30_000)
-    await expect(cat_card).to_have_attribute("data-state", "completed", timeout=LIVE)
+    await reach(cat_card, "completed", LIVE)
 
     # A narrow screen: everything fits in 375 px.
     await page.set_viewport_size({"width": 375, "height": 812})
@@ -363,8 +487,8 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     again = await context.new_page()
     await again.goto(deployment.api + "/")
     history = again.locator("#history .card")
-    await expect(history).to_have_count(3, timeout=30_000)
-    await expect(history.locator(".status")).to_have_text(["Done", "Done", "Done"], timeout=60_000)
+    await expect(history).to_have_count(4, timeout=30_000)
+    await expect(history.locator(".status")).to_have_text(["Done"] * 4, timeout=60_000)
     await again.get_by_role("button", name="Sign out").click()
     await expect(again.get_by_role("textbox", name="API key")).to_be_visible()
     assert await again.evaluate("localStorage.getItem('clearcut.apiKey')") is None

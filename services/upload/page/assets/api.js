@@ -32,7 +32,7 @@ export class Api {
     try {
       response = await fetch(path, { ...init, headers, cache: "no-store" });
     } catch (err) {
-      throw new ApiError(0, "network", String(err), {}, 3);
+      throw new ApiError(0, "network", String(err));
     }
     if (!response.ok) throw await failure(response);
     return response;

@@ -261,14 +261,18 @@ async function upload(card) {
 }
 
 function uploadFailed(card, error) {
-  if (!(error instanceof ApiError)) error = new ApiError(0, "network", String(error), {}, 3);
+  if (!(error instanceof ApiError)) error = new ApiError(0, "network", String(error));
   if (error.code === "unauthorized") {
     signOut("Your API key is no longer accepted. Enter a valid key.");
     return;
   }
   const { title, action } = explainUpload(error, page.config);
   if (error.retriable) {
-    const seconds = Math.max(1, error.retryAfter ?? 5);
+    const seconds = Math.max(1, error.retryAfter ?? (error.code === "network" ? 3 : 5));
+    // A 503 or 429 means nothing was stored: the next try is a new request. After a network
+    // failure the same Idempotency-Key is sent again, so an upload that did arrive is
+    // answered, not made twice.
+    if (error.status === 503 || error.status === 429) card.idempotencyKey = randomId();
     card.set("waiting", title, `${action} Next try in ${seconds} s.`);
     card.retryTimer = setTimeout(() => upload(card), seconds * 1000);
     return;
@@ -310,12 +314,29 @@ function onImage(id, update) {
   refreshButtons();
 }
 
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// The websocket can tell of a completion a moment before the read model behind the API has
+// applied it (409 result_not_ready): wait for it a little, with growing pauses.
+async function completedImage(card) {
+  for (let pause = 200; ; pause *= 2) {
+    try {
+      const image = await page.api.image(card.id);
+      if (image.status === "completed" || pause > 6400) {
+        return [image, await page.api.result(card.id, "cutout")];
+      }
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === "result_not_ready") || pause > 6400) {
+        throw error;
+      }
+    }
+    await sleep(pause);
+  }
+}
+
 async function showResult(card) {
   try {
-    const [image, cutout] = await Promise.all([
-      page.api.image(card.id),
-      page.api.result(card.id, "cutout"),
-    ]);
+    const [image, cutout] = await completedImage(card);
     const task = image.current_task || {};
     card.format = task.options?.output_format || (cutout.type === "image/webp" ? "webp" : "png");
     card.showCutout(cutout, Boolean(card.file));

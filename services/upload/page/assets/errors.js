@@ -12,7 +12,12 @@ export class ApiError extends Error {
 
   /** Worth retrying by itself after `retryAfter` seconds. */
   get retriable() {
-    return this.status === 503 || this.status === 429 || this.code === "network";
+    return (
+      this.status === 503 ||
+      this.status === 429 ||
+      this.code === "network" ||
+      this.code === "idempotency_key_in_use"
+    );
   }
 }
 
@@ -63,6 +68,11 @@ export function explainUpload(error, limits = {}) {
       return {
         title: "Clearcut is busy or restarting.",
         action: "Nothing was lost; it is tried again automatically.",
+      };
+    case "idempotency_key_in_use":
+      return {
+        title: "An earlier try of this upload is still open.",
+        action: "It is tried again automatically.",
       };
     case "network":
       return {
