@@ -9,7 +9,7 @@ import pytest
 from services.upload.api.routes_page import PAGE_DIR
 
 CSS = (PAGE_DIR / "assets" / "style.css").read_text(encoding="utf-8")
-VARIABLES = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", CSS))
+VARIABLES: dict[str, str] = dict(re.findall(r"--([a-z-]+):\s*(#[0-9a-fA-F]{6})", CSS))
 
 
 def luminance(colour: str) -> float:
