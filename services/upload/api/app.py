@@ -23,7 +23,8 @@ from services.upload.settings import UploadSettings
 
 DESCRIPTION = """Upload photos, follow their processing, download the cut-out or the mask.
 
-Every request needs `Authorization: Bearer <API key>`. Errors are JSON:
+A web page for people is served at `/`. Every request under `/v1/images` needs
+`Authorization: Bearer <API key>`; `/v1/models` and `/v1/page-config` need none. Errors are JSON:
 `{"error": {"code": "...", "message": "...", "details": {...}}}` with a stable `code`."""
 
 
