@@ -18,6 +18,7 @@ from schemas.values import (
     ExecutionProvider,
     FailureReason,
     Identifier,
+    InferenceRuntime,
     ModelRef,
     OriginalImage,
     Owner,
@@ -97,6 +98,9 @@ class ProcessingStarted(_AttemptEvent):
 
     model: ModelRef = Field(description="The model that will run.")
     provider: ExecutionProvider = Field(description="The execution provider the model runs on.")
+    runtime: InferenceRuntime | None = Field(
+        None, description="The library that runs the model; null from workers that predate it."
+    )
 
 
 class ProcessingCompleted(_AttemptEvent):
@@ -104,6 +108,9 @@ class ProcessingCompleted(_AttemptEvent):
 
     model: ModelRef = Field(description="The model that ran (or whose results were reused).")
     provider: ExecutionProvider = Field(description="The execution provider the model ran on.")
+    runtime: InferenceRuntime | None = Field(
+        None, description="The library that ran the model; null from workers that predate it."
+    )
     results: ResultObjects = Field(
         description="The stored results: exactly one `cutout` and exactly one `mask`."
     )

@@ -72,7 +72,7 @@ class ResultKind(StrEnum):
 
 
 class ExecutionProvider(StrEnum):
-    """The ONNX Runtime execution provider that ran the model."""
+    """The device kind that ran the model (ONNX Runtime's provider, or PyTorch's device)."""
 
     CPU = "cpu"
     CUDA = "cuda"
@@ -85,6 +85,13 @@ class ExecutionProvider(StrEnum):
             return _ORT_PROVIDERS[name]
         except KeyError:
             raise ValueError(f"no contract value for execution provider {name!r}") from None
+
+
+class InferenceRuntime(StrEnum):
+    """The library that ran the model: ONNX Runtime, or PyTorch running the same ONNX graph."""
+
+    ONNXRUNTIME = "onnxruntime"
+    TORCH = "torch"
 
 
 _ORT_PROVIDERS = {

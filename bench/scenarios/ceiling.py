@@ -77,19 +77,18 @@ class BareLoop:
 
     def one(self, body: bytes) -> None:
         from schemas.values import OutputFormat
-        from services.processor.domain.tensors import stack_batch
         from services.processor.domain.timing import StageTimes
 
         work = self._work
         stages = StageTimes()
         decoded, x = work.decode_and_preprocess(
             body,
-            self.session.input_spec,
+            self.session.prepare,
             OutputFormat.PNG,
             max_pixels=self.settings.max_pixels,
             stages=stages,
         )
-        output = self.session.run(stack_batch([x]))[0]
+        output = self.session.infer([x])[0]
         alpha, image = work.postprocess(output, decoded, "transparent", stages=stages)
         work.encode_cutout_result(image, self._options, decoded.icc_profile)
         work.encode_mask_result(alpha, self._options)

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 from aiokafka import AIOKafkaProducer
 
+from schemas.values import InferenceRuntime
 from services.common.kafka.producer import EventPublisher, create_producer
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
@@ -27,9 +28,11 @@ from services.processor.flow import Flow, FlowLimits, PipelineConfig
 from services.processor.metrics import ProcessorMetrics
 from services.processor.models.configured import configured_cache, configured_registry
 from services.processor.models.registry import ModelSpec
+from services.processor.runtime.choice import choose_runtime, probe_torch_cuda
 from services.processor.runtime.model import LoadedModel
 from services.processor.runtime.pool import ModelPool, cached_session_factory
-from services.processor.runtime.session import load_session
+from services.processor.runtime.session import load_session, onnxruntime_providers
+from services.processor.runtime.torch_session import load_torch_model
 from services.processor.settings import ProcessorSettings
 
 logger = logging.getLogger(__name__)
@@ -84,10 +87,11 @@ class Processor:
         )
         self.ready = True
         logger.info(
-            "processor %s ready: model %s %s on %s, batches of up to %d",
+            "processor %s ready: model %s %s on %s %s, batches of up to %d",
             self.worker_id,
             session.ref.name,
             session.ref.version,
+            session.runtime.value,
             session.provider.value,
             session.max_batch,
         )
@@ -97,6 +101,7 @@ class Processor:
             session.ref.name,
             session.ref.version,
             session.ref.sha256,
+            session.runtime.value,
             session.provider.value,
             str(session.max_batch),
         ).set(1)
@@ -151,7 +156,13 @@ def build(settings: ProcessorSettings, common: CommonSettings, telemetry: Teleme
     metrics = ProcessorMetrics(telemetry.registry)
     store = MinioBlobStore(s3_client(common.s3), io, retry_policy(settings))
 
+    runtime = choose_runtime(
+        settings.runtime, settings.provider, onnxruntime_providers(), probe_torch_cuda
+    )
+
     def load(spec: ModelSpec, path: Path) -> LoadedModel:
+        if runtime is InferenceRuntime.TORCH:
+            return load_torch_model(spec, path, settings)
         return load_session(spec, path, settings)
 
     factory = cached_session_factory(configured_cache(settings, common), load, settings.warmup_runs)

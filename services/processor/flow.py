@@ -50,7 +50,6 @@ from services.processor.adapters.state import ProcessorState
 from services.processor.domain import task as decide
 from services.processor.domain.compose import EncodedResult
 from services.processor.domain.errors import ProcessingError, classify
-from services.processor.domain.tensors import stack_batch
 from services.processor.domain.timing import Interval, Stage
 from services.processor.imagework import (
     EncodeOptions,
@@ -411,7 +410,7 @@ class Flow:
             partial(
                 decode_and_preprocess,
                 data,
-                _session(run).input_spec,
+                _session(run).prepare,
                 run.upload.options.output_format,
                 max_pixels=self.config.max_pixels,
                 stages=run.stages,
@@ -556,10 +555,10 @@ class _Batcher:
         self, session: LoadedModel, chunk: list[tuple[TaskRun, np.ndarray, asyncio.Future[None]]]
     ) -> None:
         loop = asyncio.get_running_loop()
-        batch = stack_batch([x for _, x, _ in chunk])
+        inputs = [x for _, x, _ in chunk]
         try:
             start_ns, perf = time.time_ns(), time.perf_counter_ns()
-            outputs = await loop.run_in_executor(self._executor, session.run, batch)
+            outputs = await loop.run_in_executor(self._executor, session.infer, inputs)
             duration_ns = time.perf_counter_ns() - perf
         except Exception as exc:  # noqa: BLE001 - isolate the image that breaks the model
             if len(chunk) > 1:

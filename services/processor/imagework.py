@@ -6,6 +6,7 @@ thread: one task is only ever worked on by one thread at a time).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from services.processor.domain.compose import (
     full_size_alpha,
 )
 from services.processor.domain.decoding import DecodedImage, decode_image
-from services.processor.domain.tensors import InputSpec, normalise_mask, to_model_input
+from services.processor.domain.tensors import normalise_mask
 from services.processor.domain.timing import Stage, StageTimes
 
 
@@ -35,7 +36,7 @@ class EncodeOptions:
 
 def decode_and_preprocess(
     data: bytes,
-    spec: InputSpec,
+    prepare: Callable[[np.ndarray], np.ndarray],
     output_format: OutputFormat,
     *,
     max_pixels: int,
@@ -45,7 +46,7 @@ def decode_and_preprocess(
         decoded = decode_image(data, max_pixels=max_pixels)
         check_encodable(output_format, decoded.size)
     with stages.measure(Stage.PREPROCESS):
-        model_input = to_model_input(np.asarray(decoded.rgb), spec)
+        model_input = prepare(np.asarray(decoded.rgb))
     return decoded, model_input
 
 

@@ -74,8 +74,8 @@ class ProcessorMetrics:
         )
         self.model_info = Gauge(
             "clearcut_processor_model_info",
-            "Loaded models and the execution provider each runs on (value 1).",
-            ["model", "version", "sha256", "provider", "max_batch"],
+            "Loaded models, the runtime and execution provider each runs on (value 1).",
+            ["model", "version", "sha256", "runtime", "provider", "max_batch"],
             registry=registry,
         )
 

@@ -26,6 +26,19 @@ class ProviderChoice(StrEnum):
     CPU = "cpu"
 
 
+class RuntimeChoice(StrEnum):
+    """Which library runs the model; ``auto`` takes what the machine has (see ``runtime``)."""
+
+    AUTO = "auto"
+    ONNXRUNTIME = "onnxruntime"
+    TORCH = "torch"
+
+
+class Precision(StrEnum):
+    FP16 = "fp16"
+    FP32 = "fp32"
+
+
 class GraphOptimization(StrEnum):
     DISABLED = "disabled"
     BASIC = "basic"
@@ -81,8 +94,18 @@ class ProcessorSettings(BaseSettings):
     default_model: str | None = Field(
         None, description="Model used when an upload names none; unset means the registry's."
     )
+    runtime: RuntimeChoice = Field(
+        RuntimeChoice.AUTO,
+        description="auto, onnxruntime or torch. auto: ONNX Runtime when it offers CUDA or "
+        "TensorRT, else PyTorch when it is installed and sees a CUDA device, else ONNX Runtime "
+        "on the CPU.",
+    )
     provider: ProviderChoice = Field(
-        ProviderChoice.AUTO, description="auto, tensorrt, cuda or cpu."
+        ProviderChoice.AUTO, description="ONNX Runtime's provider: auto, tensorrt, cuda or cpu."
+    )
+    torch_precision: Precision = Field(
+        Precision.FP16,
+        description="PyTorch runtime on CUDA: fp16 autocast or fp32 (always fp32 on the CPU).",
     )
     intra_op_threads: int = Field(
         0, ge=0, description="ONNX Runtime intra-op threads; 0 lets it use every core."

@@ -81,7 +81,7 @@ class TaskRun:
     def identity(self, worker_id: str) -> Identity:
         if self.session is None:
             return Identity(worker_id)
-        return Identity(worker_id, self.session.ref, self.session.provider)
+        return Identity(worker_id, self.session.ref, self.session.provider, self.session.runtime)
 
     def attributes(self) -> dict[str, str | int]:
         attributes: dict[str, str | int] = {
@@ -93,6 +93,7 @@ class TaskRun:
             attributes["clearcut.model"] = self.session.ref.name
             attributes["clearcut.model_version"] = self.session.ref.version
             attributes["clearcut.provider"] = self.session.provider.value
+            attributes["clearcut.runtime"] = self.session.runtime.value
         return attributes
 
     def add_interval(self, interval: Interval) -> None:

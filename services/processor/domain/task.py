@@ -19,6 +19,7 @@ from schemas.events import (
 )
 from schemas.values import (
     ExecutionProvider,
+    InferenceRuntime,
     ModelRef,
     OutputFormat,
     ResultKind,
@@ -39,6 +40,7 @@ class Identity:
     worker_id: str
     model: ModelRef | None = None
     provider: ExecutionProvider | None = None
+    runtime: InferenceRuntime | None = None
 
 
 def result_key(upload: ImageUploaded, kind: ResultKind) -> str:
@@ -104,6 +106,7 @@ def started(upload: ImageUploaded, attempt: int, who: Identity) -> ProcessingSta
         worker_id=who.worker_id,
         model=who.model,
         provider=who.provider,
+        runtime=who.runtime,
     )
 
 
@@ -129,6 +132,7 @@ def completed(
         worker_id=who.worker_id,
         model=who.model,
         provider=who.provider,
+        runtime=who.runtime,
         results=list(results),
         batch_size=batch_size,
         timings=timings,

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
-from schemas.values import ExecutionProvider, ModelRef
-from services.processor.domain.tensors import InputSpec
+from schemas.values import ExecutionProvider, InferenceRuntime, ModelRef
+from services.processor.domain.tensors import InputSpec, stack_batch, to_model_input
 from services.processor.models.batch_axis import dynamic_batch_model
 from services.processor.models.registry import ModelSpec
 from services.processor.runtime.providers import choose_providers, default_batch
@@ -32,6 +33,8 @@ _OPTIMISATION = {
 
 class ModelSession:
     """A loaded model ready to run batches of preprocessed inputs."""
+
+    runtime = InferenceRuntime.ONNXRUNTIME
 
     def __init__(
         self,
@@ -55,6 +58,13 @@ class ModelSession:
     def input_spec(self) -> InputSpec:
         return self.spec.input_spec
 
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        """Resized and normalised on the CPU: the ``3 x h x w`` float32 input."""
+        return to_model_input(rgb, self.input_spec)
+
+    def infer(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        return self.run(stack_batch(list(inputs)))
+
     def run(self, batch: np.ndarray) -> np.ndarray:
         """The mask output for an ``N x 3 x h x w`` batch, as ``N x ... x h x w``."""
         if batch.shape[0] > self.max_batch:
@@ -73,6 +83,12 @@ class ModelSession:
             self.run(blank)
             durations.append(time.perf_counter() - started)
         return durations
+
+
+def onnxruntime_providers() -> list[str]:
+    """The execution providers the installed ONNX Runtime offers."""
+    providers: list[str] = ort.get_available_providers()
+    return providers
 
 
 def load_session(spec: ModelSpec, path: Path, settings: ProcessorSettings) -> ModelSession:

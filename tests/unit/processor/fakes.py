@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import uuid
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -14,11 +15,11 @@ from PIL import Image
 from prometheus_client import CollectorRegistry
 
 from schemas.events import EventBase, ImageUploaded, new_event_id, utc_now
-from schemas.values import ExecutionProvider, ModelRef
+from schemas.values import ExecutionProvider, InferenceRuntime, ModelRef
 from services.processor.adapters.blobstore import MemoryBlobStore, StoreUnavailable
 from services.processor.adapters.events import BrokerUnavailable
 from services.processor.adapters.state import ProcessorState
-from services.processor.domain.tensors import InputSpec
+from services.processor.domain.tensors import InputSpec, to_model_input
 from services.processor.flow import Flow, FlowLimits, PipelineConfig
 from services.processor.metrics import ProcessorMetrics
 from services.processor.models.registry import Registry
@@ -79,7 +80,13 @@ class FakeModel:
         self.input_spec = InputSpec(16, 16, (0.5, 0.5, 0.5), (1.0, 1.0, 1.0))
         self.batches: list[int] = []
 
-    def run(self, batch: np.ndarray) -> np.ndarray:
+    runtime = InferenceRuntime.ONNXRUNTIME
+
+    def prepare(self, rgb: np.ndarray) -> np.ndarray:
+        return to_model_input(rgb, self.input_spec)
+
+    def infer(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        batch = np.stack(list(inputs))
         if any(float(item.max()) <= -0.5 for item in batch):
             raise RuntimeError("the model cannot take a black image")
         self.batches.append(batch.shape[0])
