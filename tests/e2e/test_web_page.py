@@ -431,16 +431,22 @@ async def test_a_person_removes_backgrounds_in_the_browser(
         assert assert_png_with_alpha(zipped.read("coffee-cutout.png")).size == (200, 300)
         assert zipped.read("coffee-mask.png")[:8] == b"\x89PNG\r\n\x1a\n"
 
-    # A photo chosen with the file button, by keyboard, while the object store cannot be
-    # reached: the API answers 503 with Retry-After, the page says so and tries again by
-    # itself once that time has passed, until the store is back.
+    # A photo chosen with the file button, by keyboard, as WebP on a yellow background,
+    # while the object store cannot be reached: the API answers 503 with Retry-After, the
+    # page says so and tries again by itself once that time has passed, until the store is
+    # back.
     await deployment.store_gate.close()
     rocket = photo(data.rocket()[::2, ::2])  # type: ignore[no-untyped-call]
-    await page.get_by_role("button", name="Choose photos…").focus()
+    choose = page.get_by_role("button", name="Choose photos…")
+    await choose.focus()
+    await expect(choose).to_be_focused()
     async with page.expect_file_chooser() as chooser:
-        await page.keyboard.press("Enter")
+        await choose.press("Enter")
     chosen: FilePayload = {"name": "rocket.jpg", "mimeType": "image/jpeg", "buffer": rocket}
     await (await chooser.value).set_files(chosen)
+    await page.get_by_label("Output format").select_option("webp")
+    await page.get_by_label("Colour", exact=True).check()
+    await page.get_by_label("Background colour").fill("#ffcc00")
     await page.get_by_role("button", name="Remove backgrounds", exact=True).focus()
     await page.keyboard.press("Enter")
     rocket_card = page.locator("#cards .card").nth(3)
@@ -454,6 +460,16 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     await reach(rocket_card, "completed", LIVE)
     uploads = [u for u in requests if u.endswith("/v1/images")]
     assert len(uploads) >= 3 + 2, uploads  # three at first, the rocket at least twice
+    async with page.expect_download() as one:
+        await rocket_card.get_by_role("button", name="Download cut-out").click()
+    downloaded = await one.value
+    assert downloaded.suggested_filename == "rocket-cutout.webp"
+    body = read_bytes(await downloaded.path())
+    assert body[:4] == b"RIFF" and body[8:12] == b"WEBP"
+    pixels = np.asarray(Image.open(io.BytesIO(body)).convert("RGBA")).reshape(-1, 4)
+    assert pixels[:, 3].min() == 255  # a background colour leaves nothing transparent
+    yellow = (np.abs(pixels[:, :3].astype(int) - (255, 204, 0)).max(axis=1) <= 12).mean()
+    assert yellow > 0.2, yellow  # the sky around the rocket became the chosen colour
 
     # The notifier goes away: the page says so, an upload still goes through, and once the
     # notifier is back the page catches up from the snapshot.
