@@ -369,6 +369,7 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     await expect(notes_card.locator(".detail")).to_have_text(
         "Choose a JPEG, PNG, WebP, GIF or TIFF image."
     )
+    await page.evaluate("window.scrollTo(0, 0)")  # a sticky header stays on top
     await page.screenshot(path=shots / "in-progress.png", full_page=True)
 
     for done in (astronaut_card, coffee_card):
@@ -391,6 +392,7 @@ async def test_a_person_removes_backgrounds_in_the_browser(
         else:
             assert image_id in completed, seen
     assert len(completed) == 2
+    await page.evaluate("window.scrollTo(0, 0)")  # a sticky header stays on top
     await page.screenshot(path=shots / "results.png", full_page=True)
 
     # The compare slider, by keyboard.
@@ -492,6 +494,7 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     # A narrow screen: everything fits in 375 px.
     await page.set_viewport_size({"width": 375, "height": 812})
     assert await page.evaluate("document.documentElement.scrollWidth") <= 375
+    await page.evaluate("window.scrollTo(0, 0)")  # a sticky header stays on top
     await page.screenshot(path=shots / "narrow.png", full_page=True)
 
     # Nothing was fetched from anywhere but Clearcut, nothing blocked by the policy.
