@@ -6,6 +6,7 @@ import typer
 
 from services.cli import (
     bench,
+    dlq,
     docs,
     doctor,
     notifier,
@@ -35,6 +36,7 @@ notifier.register(app)
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(docs.app, name="docs")
+app.add_typer(dlq.app, name="dlq")
 
 if __name__ == "__main__":
     app()

@@ -13,6 +13,7 @@ from rich.console import Console
 from services.common.auth import AuthSettings
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.settings import CommonSettings
+from services.devstack.gotools import PROMTOOL
 from services.devstack.process import StackError
 from services.devstack.stack import (
     COMPONENT_NAMES,
@@ -149,11 +150,15 @@ def install(
         bool, typer.Option("--test-tools", help="Also install what the test suite needs.")
     ] = False,
 ) -> None:
-    """Only fetch and build what is missing (Kafka jars, MinIO, Jaeger, the model)."""
+    """Only fetch and build what is missing (Kafka jars, MinIO, Jaeger, Prometheus, the model;
+    with --test-tools also docker-compose and promtool)."""
     settings = CommonSettings()
     try:
         if test_tools:
             ensure_debian_packages(TEST_TOOLS)
+            PROMTOOL.ensure(
+                settings.paths.cache_dir, settings.paths.home / "logs" / "build-promtool.log"
+            )
         install_all(settings)
         path = fetch_model(settings)
     except StackError as exc:

@@ -76,6 +76,12 @@ class KafkaSettings(BaseSettings):
     controller_port: int = Field(9093, description="KRaft controller port (local stack only).")
     linger_ms: int = Field(1, ge=0, description="Producer linger: small, latency first.")
     compression: str = Field("lz4", description="Producer compression: none, gzip, lz4, zstd.")
+    max_poll_interval_ms: int = Field(
+        300_000,
+        ge=1000,
+        description="Longest a consumer may go without polling before the group drops it; "
+        "consumers that wait on a dependency keep polling (paused) well inside it.",
+    )
 
     @property
     def bootstrap_servers(self) -> str:
@@ -147,6 +153,29 @@ class TelemetrySettings(BaseSettings):
         return f"http://{self.host}:{self.query_port}"
 
 
+class PrometheusSettings(BaseSettings):
+    """Prometheus of the local stack, and what it scrapes."""
+
+    model_config = SettingsConfigDict(env_prefix="CLEARCUT_PROMETHEUS_", extra="ignore")
+
+    host: str = Field("127.0.0.1", description="Prometheus host.")
+    port: int = Field(9090, description="Prometheus HTTP API port.")
+    scrape_interval_s: int = Field(5, ge=1, description="How often every target is scraped.")
+    targets: str = Field(
+        "upload=127.0.0.1:8080,notifier=127.0.0.1:8081,processor=127.0.0.1:8082,"
+        "projector=127.0.0.1:8083",
+        description="The services' /metrics as `service=host:port`, comma-separated.",
+    )
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def service_targets(self) -> dict[str, str]:
+        pairs = (item.split("=", 1) for item in self.targets.split(",") if item.strip())
+        return {name.strip(): address.strip() for name, address in pairs}
+
+
 class PathSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CLEARCUT_", extra="ignore")
 
@@ -174,4 +203,5 @@ class CommonSettings(BaseSettings):
     s3: S3Settings = Field(default_factory=S3Settings)
     postgres: PostgresSettings = Field(default_factory=PostgresSettings)
     telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
+    prometheus: PrometheusSettings = Field(default_factory=PrometheusSettings)
     paths: PathSettings = Field(default_factory=PathSettings)

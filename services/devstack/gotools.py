@@ -114,3 +114,23 @@ JAEGER = GoTool(
     first_build="about 10-15 minutes",
     build_in_module=True,
 )
+
+# Prometheus 3.x: module tags are v0.3xx for the v3.x releases. Built without the
+# `builtinassets` tag, so the web UI pages are absent; the HTTP API is complete.
+PROMETHEUS = GoTool(
+    name="prometheus",
+    module="github.com/prometheus/prometheus",
+    version="v0.316.0",
+    main_package="cmd/prometheus",
+    binary="prometheus",
+    first_build="about 10-20 minutes",
+)
+
+PROMTOOL = GoTool(
+    name="promtool",
+    module="github.com/prometheus/prometheus",
+    version="v0.316.0",
+    main_package="cmd/promtool",
+    binary="promtool",
+    first_build="a few minutes once Prometheus is built",
+)

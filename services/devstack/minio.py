@@ -54,6 +54,7 @@ class MinIO(Component):
                 "MINIO_ROOT_PASSWORD": s3.secret_key.get_secret_value(),
                 "MINIO_BROWSER_REDIRECT": "off",
                 "MINIO_UPDATE": "off",
+                "MINIO_PROMETHEUS_AUTH_TYPE": "public",  # local stack: scraped without a token
             },
         )
 

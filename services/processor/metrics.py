@@ -48,6 +48,12 @@ class ProcessorMetrics:
             buckets=_SECONDS,
             registry=registry,
         )
+        self.queue_seconds = Histogram(
+            "clearcut_processor_queue_seconds",
+            "From the upload's time until a worker took the task (waiting on the topic).",
+            buckets=_SECONDS,
+            registry=registry,
+        )
         self.batch_size = Histogram(
             "clearcut_processor_batch_size",
             "Images per inference run.",

@@ -56,6 +56,7 @@ class TaskReporter:
         self._metrics.tasks.labels("reused" if reused_from else "completed").inc()
         self._metrics.observe_stages(run.stages)
         self._metrics.task_seconds.observe(timings.total_ms / 1000.0)
+        self._metrics.queue_seconds.observe(timings.queue_wait_ms / 1000.0)
         with trace.use_span(run.span, end_on_exit=False):
             logger.info(
                 "completed task %s of image %s in %.0f ms (inference %.0f ms, batch %d%s)",

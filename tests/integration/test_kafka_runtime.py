@@ -9,6 +9,7 @@ import uuid
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry import trace
 
 from schemas import ImageUploaded
@@ -185,3 +186,71 @@ async def test_trace_started_before_producing_continues_in_the_consumer(
     assert {s["traceID"] for s in spans.values()} == {hex_id}
     assert isinstance(event, ImageUploaded)
     assert uuid.UUID(event.event_id)
+
+
+class _StillDown(Exception):
+    retriable = True
+
+
+async def _member_count(stack: CommonSettings, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+        members: list[object] = response.groups[0][5]
+        return len(members)
+    finally:
+        await admin.close()
+
+
+async def test_a_handler_waiting_longer_than_the_poll_interval_keeps_its_member_in_the_group(
+    stack: CommonSettings, topics: TopicNames, producer: AIOKafkaProducer, unique: str
+) -> None:
+    """A member that goes ``max_poll_interval_ms`` without polling leaves its group (and its
+    partitions go to another member); the consumer polls, paused, while its handler waits."""
+    interval_ms = 2_000
+    first, second = uploaded_event(), uploaded_event()
+    publisher = EventPublisher(producer, topics, source="/clearcut/tests")
+    await publisher.publish(first)
+    await publisher.publish(second)
+
+    recovered = asyncio.Event()
+    calls: list[str] = []
+
+    async def handler(envelope: EventEnvelope) -> None:
+        calls.append(envelope.id)
+        if not recovered.is_set():
+            raise _StillDown("the database is still down")
+
+    group = f"tests-{unique}"
+    kafka = stack.kafka.model_copy(update={"max_poll_interval_ms": interval_ms})
+    consumer = AIOKafkaConsumer(topics.uploaded, **consumer_config(kafka, group, "clearcut-tests"))
+    await consumer.start()
+    runner = EventConsumer(
+        consumer, producer, topics, handler, group_id=group, max_retry_wait=0.5, keepalive_s=0.2
+    )
+    stop = asyncio.Event()
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        assert await poll_until(lambda: len(calls) >= 1)
+        await asyncio.sleep(3 * interval_ms / 1000)  # the outage, three poll intervals long
+        assert await _member_count(stack, group) == 1, "the waiting consumer left its group"
+        recovered.set()
+        assert await poll_until(lambda: runner.handled == 2)
+        tp = TopicPartition(topics.uploaded, 0)
+        assert await poll_until_committed(consumer, tp, 2)
+        assert not task.done()
+        stop.set()
+        await asyncio.wait_for(task, 10)
+    finally:
+        await consumer.stop()
+    assert calls.count(first.event_id) > 1 and calls.count(second.event_id) == 1
+    assert runner.dead_lettered == 0
+
+
+async def poll_until_committed(consumer: AIOKafkaConsumer, tp: TopicPartition, offset: int) -> bool:
+    for _ in range(100):
+        if await consumer.committed(tp) == offset:
+            return True
+        await asyncio.sleep(0.1)
+    return False

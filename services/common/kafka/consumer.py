@@ -9,6 +9,9 @@ unknown ``ce_type``, or a handler error that is not retriable -- is published un
 key, value and headers) to the topic's dead-letter topic with ``dlq_*`` headers saying why,
 where from and when, and the consumer carries on with the next record. A retriable handler
 error (a store or broker briefly unavailable) is retried with backoff and never skipped.
+While a record waits like that, every assigned partition is paused and the consumer keeps
+polling (returning nothing), so the group never takes it for dead however long the outage
+lasts, and the rest of the partition is not fetched meanwhile.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError
 from opentelemetry import trace
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
@@ -61,6 +65,7 @@ def consumer_config(
         "enable_auto_commit": False,
         "auto_offset_reset": offset_reset,
         "isolation_level": "read_committed",
+        "max_poll_interval_ms": kafka.max_poll_interval_ms,
     }
     if low_latency:
         # Long polls: the broker answers the moment one byte is there (fetch_min_bytes=1),
@@ -115,6 +120,7 @@ class EventConsumer:
         group_id: str | None,
         tracer: trace.Tracer | None = None,
         max_retry_wait: float = 10.0,
+        keepalive_s: float = 1.0,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -123,6 +129,7 @@ class EventConsumer:
         self._group_id = group_id
         self._tracer = tracer or trace.get_tracer(__name__)
         self._max_retry_wait = max_retry_wait
+        self._keepalive_s = keepalive_s
         self.dead_lettered = 0
         self.handled = 0
 
@@ -137,7 +144,7 @@ class EventConsumer:
             # broker is spared one commit round trip per record.
             for records in batches.values():
                 for record in records:
-                    await self.process(record)
+                    await self._polling_while(self.process(record))
             await self._commit_all(
                 {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
             )
@@ -176,6 +183,37 @@ class EventConsumer:
                 return
         self.handled += 1
 
+    async def _polling_while(self, work: Awaitable[None]) -> None:
+        """Run ``work``; if it takes longer than ``keepalive_s`` (a handler waiting for a
+        dependency), poll with every partition paused until it is done."""
+        task = asyncio.ensure_future(work)
+        paused = False
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=self._keepalive_s)
+                if done:
+                    break
+                if not paused:
+                    logger.info("waiting on a handler; partitions paused, polling kept up")
+                    paused = True
+                await self._idle_poll()
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            if paused:
+                self._consumer.resume(*self._consumer.assignment())
+        task.result()
+
+    async def _idle_poll(self) -> None:
+        assigned = self._consumer.assignment()
+        self._consumer.pause(*assigned)
+        # Partitions assigned since (a rebalance) are not paused yet: put back what they gave.
+        stray = await self._consumer.getmany(timeout_ms=0)
+        for tp, records in stray.items():
+            if records:
+                self._consumer.seek(tp, records[0].offset)
+
     async def _dead_letter(
         self,
         record: ConsumerRecord[bytes, bytes],
@@ -192,5 +230,11 @@ class EventConsumer:
         self.dead_lettered += 1
 
     async def _commit_all(self, offsets: dict[TopicPartition, int]) -> None:
-        if self._group_id is not None and offsets:
+        if self._group_id is None or not offsets:
+            return
+        try:
             await self._consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            # The partitions moved to another member meanwhile: it gets these records again,
+            # which idempotent handlers absorb.
+            logger.warning("offsets not committed, the group was rebalanced: %s", exc)
