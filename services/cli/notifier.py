@@ -17,6 +17,8 @@ def notifier(
     from services.notifier.main import serve
     from services.notifier.settings import NotifierSettings
 
-    settings = NotifierSettings()
     overrides = {"host": host, "port": port}
-    serve(settings.model_copy(update={k: v for k, v in overrides.items() if v is not None}))
+    settings = NotifierSettings().model_copy(
+        update={k: v for k, v in overrides.items() if v is not None}
+    )
+    serve(settings)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import difflib
 from typing import Annotated
 
 import typer
@@ -19,6 +20,7 @@ from services.common.kafka.offsets import (
     ResetKind,
     ResetTarget,
     describe_group,
+    list_groups,
     reset_group,
 )
 from services.common.settings import CommonSettings
@@ -78,8 +80,17 @@ def show(group: Group, topic: Topics = None) -> None:
     common = CommonSettings()
     try:
         offsets = asyncio.run(describe_group(common.kafka, group, topic))
+        if not offsets.known:
+            groups = asyncio.run(list_groups(common.kafka))
     except (OffsetsError, KafkaError) as exc:
         raise _fail(str(exc)) from None
+    if not offsets.known:
+        close = difflib.get_close_matches(group, groups, n=5, cutoff=0.6)
+        hint = f"; did you mean {', '.join(close)}?" if close else ""
+        raise _fail(
+            f"the broker knows no consumer group {group!r} (no members, no committed "
+            f"offsets; it has {len(groups)} groups){hint}"
+        )
     _group_table(offsets)
 
 
@@ -145,6 +156,11 @@ def reset(
             f"{p.end - new:,}",
         )
     console.print(table)
+    if dry_run and outcome.before.members:
+        console.print(
+            f"note: the group has {len(outcome.before.members)} active member(s); the real "
+            "reset needs them stopped first, or --force"
+        )
     for member in outcome.removed_members:
         console.print(f"removed member {member.client_id}@{member.host} ({member.member_id})")
     console.print("dry run: nothing committed" if dry_run else "[green]committed[/]")

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from services.cli.stack import FollowOption, LinesOption, show_log
 from services.common.auth import AuthSettings
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.s3 import ensure_buckets
 from services.common.settings import CommonSettings
 from services.devstack.pipeline import SERVICE_NAMES, services
 from services.devstack.process import StackError
-from services.devstack.stack import components, wipe
+from services.devstack.stack import COMPONENT_NAMES, components, wipe
 
 console = Console(soft_wrap=True)
 
@@ -86,7 +88,7 @@ def _print_directions(settings: CommonSettings, elapsed: float) -> None:
         f"  websocket     ws://{notifier.host}:{notifier.port}/v1/ws\n"
         f"  traces        {tel.query_url}/api/traces?service=upload  (Jaeger query API)\n"
         f"  MinIO console http://{s3.host}:{s3.console_port}  "
-        f"(user {s3.access_key}, password in CLEARCUT_S3_SECRET_KEY)\n"
+        f"(user {s3.access_key}, {_secret_hint()})\n"
         f"  API key       {dev_key or '(none seeded; create one with clearcut keys create)'}"
         f"  (owner {auth.dev_owner}, development only)\n"
         f"  logs          {settings.paths.home / 'logs'}\n"
@@ -94,6 +96,16 @@ def _print_directions(settings: CommonSettings, elapsed: float) -> None:
         f"Stop: clearcut down",
         highlight=False,
     )
+
+
+def _secret_hint() -> str:
+    """Where the MinIO password is: the variable when it is set, else the development default."""
+    if os.environ.get("CLEARCUT_S3_SECRET_KEY"):
+        return "password in CLEARCUT_S3_SECRET_KEY"
+    from services.common.settings import S3Settings
+
+    default = S3Settings().secret_key.get_secret_value()
+    return f"password {default}: the development default; set CLEARCUT_S3_SECRET_KEY to change it"
 
 
 def down(
@@ -126,7 +138,37 @@ def down(
         console.print(f"  wiped {settings.paths.home}")
 
 
+def logs(
+    service: Annotated[
+        str,
+        typer.Argument(
+            help=f"One of {', '.join(SERVICE_NAMES)} "
+            f"(or a component: {', '.join(COMPONENT_NAMES)})."
+        ),
+    ],
+    lines: LinesOption = 50,
+    follow: FollowOption = False,
+) -> None:
+    """Show a service's log file, `.clearcut/logs/<service>.log`, as `clearcut up` runs it.
+
+    The file rotates by size (CLEARCUT_OTEL_LOG_MAX_BYTES, CLEARCUT_OTEL_LOG_BACKUPS); what a
+    service printed outside its log (a crash before logging started) is in <service>.out."""
+    settings = CommonSettings()
+    if service in COMPONENT_NAMES:
+        (component,) = components(settings, [service])
+        show_log(service, component.process.log_file, lines, follow)
+        return
+    if service not in SERVICE_NAMES:
+        raise typer.BadParameter(
+            f"unknown service {service!r}; choose from {', '.join(SERVICE_NAMES)} "
+            f"or a component: {', '.join(COMPONENT_NAMES)}"
+        )
+    (target,) = services(settings, [service])
+    show_log(service, target.log_file, lines, follow)
+
+
 def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("up")(up)
     app.command("down")(down)
+    app.command("logs")(logs)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +15,7 @@ from rich.console import Console
 from services.common.auth import AuthSettings
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.settings import CommonSettings
+from services.devstack.component import Status
 from services.devstack.gotools import PROMTOOL
 from services.devstack.process import StackError
 from services.devstack.stack import (
@@ -108,9 +111,20 @@ def down(
 
 @app.command()
 def status() -> None:
-    """Each component's health, version, address and log file. Exit 1 if any is down."""
+    """Each component's health, version, address and log file, then the four services
+    (started by `clearcut up`). Exit 1 if a component is down; services are shown only."""
+    from services.devstack.pipeline import services
+
     settings = CommonSettings()
     statuses = [c.status() for c in components(settings)] + [model_status(settings)]
+    _print_statuses(statuses)
+    console.print("services (clearcut up / clearcut down; logs: clearcut logs SERVICE)")
+    _print_statuses([s.status() for s in services(settings)])
+    if not all(s.healthy for s in statuses):
+        raise typer.Exit(1)
+
+
+def _print_statuses(statuses: list[Status]) -> None:
     for s in statuses:
         if s.name == "model":
             state = "[green]verified[/]" if s.healthy else "[red]missing[/]"
@@ -122,26 +136,40 @@ def status() -> None:
         console.print(f"{s.name:<9} {state:<20} {s.version}{pid}", highlight=False)
         console.print(f"          {s.address}", highlight=False)
         console.print(f"          log: {s.log}", style="dim", highlight=False)
-    if not all(s.healthy for s in statuses):
-        raise typer.Exit(1)
+
+
+LinesOption = Annotated[
+    int, typer.Option("--lines", "-n", min=0, help="How many lines to show.", metavar="N")
+]
+FollowOption = Annotated[
+    bool, typer.Option("--follow", "-f", help="Keep printing new lines (across rotations).")
+]
+
+
+def show_log(name: str, log: Path, lines: int, follow: bool) -> None:
+    if not log.exists():
+        raise fail(FileNotFoundError(f"{name} has no log yet ({log})"))
+    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)]
+    with contextlib.suppress(KeyboardInterrupt):
+        raise typer.Exit(subprocess.call(argv))
 
 
 @app.command()
 def logs(
     component: Annotated[str, typer.Argument(help=f"One of {', '.join(COMPONENT_NAMES)}.")],
-    lines: Annotated[int, typer.Option("--lines", "-n", help="How many lines to show.")] = 50,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep printing new lines.")
-    ] = False,
+    lines: LinesOption = 50,
+    follow: FollowOption = False,
 ) -> None:
-    """Show a component's log file."""
+    """Show a component's log file (a service's: `clearcut logs SERVICE`)."""
+    from services.devstack.pipeline import SERVICE_NAMES
+
+    if component in SERVICE_NAMES:
+        raise typer.BadParameter(
+            f"{component} is a service, not a component; use: clearcut logs {component}"
+        )
     _check_names([component])
     (target,) = components(CommonSettings(), [component])
-    log = target.process.log_file
-    if not log.exists():
-        raise fail(FileNotFoundError(f"{component} has no log yet ({log})"))
-    argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)]
-    raise typer.Exit(subprocess.call(argv))
+    show_log(component, target.process.log_file, lines, follow)
 
 
 @app.command()

@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 
 from services.common.auth import AuthSettings, InvalidOwner, check_owner, create_key
+from services.common.ports import require_free
 from services.common.settings import CommonSettings
 from services.upload.migrations.runner import migrate_and_seed
 from services.upload.settings import UploadSettings
@@ -29,6 +30,7 @@ def upload() -> None:
     from services.upload.api.app import create_app
 
     settings, common = UploadSettings(), CommonSettings()
+    require_free("the upload API", settings.host, settings.port, "CLEARCUT_UPLOAD_PORT")
     telemetry = setup_telemetry("upload", common.telemetry)
     app = create_app(settings, common, telemetry=telemetry)
     try:
@@ -52,6 +54,12 @@ def projector() -> None:
     from services.upload.projector.runner import run_projector
 
     settings, common = UploadSettings(), CommonSettings()
+    require_free(
+        "the projector",
+        settings.host,
+        settings.projector_metrics_port,
+        "CLEARCUT_UPLOAD_PROJECTOR_METRICS_PORT",
+    )
     telemetry = setup_telemetry("projector", common.telemetry)
     if settings.projector_metrics_port:
         start_http_server(

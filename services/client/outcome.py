@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".tif", ".tiff"}
-
 STARTED = "io.clearcut.image.processing.started.v1"
 COMPLETED = "io.clearcut.image.processing.completed.v1"
 FAILED = "io.clearcut.image.processing.failed.v1"
@@ -31,22 +29,10 @@ class Tracked:
     def finished(self) -> bool:
         return self.status in ("completed", "failed")
 
-
-def expand_inputs(paths: list[Path]) -> tuple[list[Path], list[str]]:
-    """Files as given, folders as the images they hold (sorted); problems as messages."""
-    files: list[Path] = []
-    problems: list[str] = []
-    for path in paths:
-        if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                problems.append(f"{path}: folder holds no images ({', '.join(IMAGE_SUFFIXES)})")
-            files.extend(found)
-        elif path.is_file():
-            files.append(path)
-        else:
-            problems.append(f"{path}: no such file or folder")
-    return files, problems
+    @property
+    def pending(self) -> bool:
+        """Accepted, and not finished when the client stopped waiting: still processing."""
+        return self.image_id is not None and not self.finished
 
 
 def apply_message(tracked: Tracked, message: dict[str, Any]) -> bool:
@@ -94,7 +80,3 @@ def apply_snapshot(tracked: Tracked, image: dict[str, Any]) -> bool:
     elif status == "processing" and tracked.status in ("uploading", "queued"):
         tracked.status = "processing"
     return tracked.status != before
-
-
-def output_name(tracked: Tracked, fmt: str) -> str:
-    return f"{tracked.path.stem}.cutout.{fmt}"

@@ -7,6 +7,8 @@ import contextlib
 import json
 import logging
 import mimetypes
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +19,8 @@ from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_expo
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from services.client.outcome import Tracked, apply_message, apply_snapshot, output_name
+from services.client.naming import SUBMIT_PATTERN, render
+from services.client.outcome import Tracked, apply_message, apply_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -31,9 +34,18 @@ class SubmitOptions:
     background: str | None = None
     model: str | None = None
     out_dir: Path | None = None
+    name_pattern: str = SUBMIT_PATTERN
+    overwrite: bool = False
     wait: bool = True
     timeout: float = 600.0
     concurrency: int = 4
+
+    def target(self, tracked: Tracked) -> Path:
+        assert self.out_dir is not None
+        name = render(
+            self.name_pattern, fmt=self.output_format, path=tracked.path, image_id=tracked.image_id
+        )
+        return self.out_dir / name
 
 
 class ClientError(RuntimeError):
@@ -63,16 +75,10 @@ class Submission:
             try:
                 await self._upload_all(http)
                 self._check_done()
-                try:
+                # Past the timeout an image is still processing, not failed: the caller
+                # reports it as pending, with how to fetch its result later.
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._all_done.wait(), self.options.timeout)
-                except TimeoutError:
-                    for t in self._tracked:
-                        if not t.finished:
-                            t.status, t.error = (
-                                "failed",
-                                f"timed out after {self.options.timeout:.0f} s",
-                            )
-                            self.on_change(t)
             finally:
                 reader.cancel()
                 with contextlib.suppress(asyncio.CancelledError, ConnectionClosed):
@@ -158,7 +164,7 @@ class Submission:
             self.on_change(tracked)
             return
         if response.status_code != 202:
-            tracked.status, tracked.error = "failed", _error_text(response)
+            tracked.status, tracked.error = "failed", error_text(response)
             self.on_change(tracked)
             return
         body = response.json()
@@ -180,12 +186,17 @@ class Submission:
             url = tracked.cutout_url or f"/v1/images/{tracked.image_id}/result?kind=cutout"
             response = await self._fetch_result(http, url)
             if response.status_code != 200:
-                tracked.status, tracked.error = "failed", f"download: {_error_text(response)}"
+                tracked.status, tracked.error = "failed", f"download: {error_text(response)}"
                 self.on_change(tracked)
                 continue
-            target = out_dir / output_name(tracked, self.options.output_format)
-            target.write_bytes(response.content)
-            tracked.saved_to = target
+            target = self.options.target(tracked)
+            try:
+                save(target, response.content, overwrite=self.options.overwrite)
+            except FileExistsError:
+                tracked.status = "failed"
+                tracked.error = f"not saved: {target} exists (--overwrite replaces it)"
+            else:
+                tracked.saved_to = target
             self.on_change(tracked)
 
     async def _fetch_result(self, http: httpx.AsyncClient, url: str) -> httpx.Response:
@@ -201,7 +212,25 @@ class Submission:
         return response
 
 
-def _error_text(response: httpx.Response) -> str:
+def save(target: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write ``data`` to ``target`` whole or not at all; `FileExistsError` when the file is
+    there and ``overwrite`` is false."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not overwrite:
+        with target.open("xb") as out:
+            out.write(data)
+        return
+    fd, partial = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(partial, target)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+
+
+def error_text(response: httpx.Response) -> str:
     try:
         error = response.json().get("error", {})
         return f"HTTP {response.status_code} {error.get('code')}: {error.get('message')}"

@@ -143,6 +143,23 @@ class TelemetrySettings(BaseSettings):
     health_port: int = Field(13133, description="Jaeger health-check port.")
     log_format: str = Field("json", description="Log format: json or text.")
     log_level: str = Field("INFO", description="Log level.")
+    log_file: Path | None = Field(
+        None,
+        description="Write the log to this file, rotated by size, instead of standard error; "
+        "`clearcut up` sets it to `.clearcut/logs/<service>.log`.",
+    )
+    log_max_bytes: int = Field(
+        10 * 1024 * 1024, ge=1024, description="Size at which the log file is rotated."
+    )
+    log_backups: int = Field(
+        3, ge=1, description="Rotated log files kept (`<file>.1` is the newest)."
+    )
+    log_repeat_window_seconds: float = Field(
+        60.0,
+        ge=0,
+        description="The same warning or error again within this many seconds is counted, "
+        "not written; the next one after it says how many were held back. 0 writes every one.",
+    )
 
     @property
     def otlp_endpoint(self) -> str:

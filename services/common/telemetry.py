@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import logging.handlers
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from pythonjsonlogger.json import JsonFormatter
 
+from services.common.logrepeat import RepeatLimiter
 from services.common.settings import TelemetrySettings
 
 # The image being worked on, for log lines written anywhere below a handler.
@@ -83,7 +85,17 @@ class _ContextFilter(logging.Filter):
 
 
 def configure_logging(service_name: str, settings: TelemetrySettings) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler: logging.Handler
+    if settings.log_file is not None:
+        settings.log_file.parent.mkdir(parents=True, exist_ok=True)
+        handler = logging.handlers.RotatingFileHandler(
+            settings.log_file,
+            maxBytes=settings.log_max_bytes,
+            backupCount=settings.log_backups,
+            encoding="utf-8",
+        )
+    else:
+        handler = logging.StreamHandler(sys.stderr)
     if settings.log_format == "json":
         handler.setFormatter(
             JsonFormatter(
@@ -99,6 +111,7 @@ def configure_logging(service_name: str, settings: TelemetrySettings) -> None:
                 "%(message)s"
             )
         )
+    handler.addFilter(RepeatLimiter(settings.log_repeat_window_seconds))
     handler.addFilter(_ContextFilter())
     handler.set_name(_HANDLER_NAME)
     root = logging.getLogger()

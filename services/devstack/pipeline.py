@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from services.common.settings import CommonSettings
+from services.devstack.component import Status
 from services.devstack.process import ManagedProcess, StackError, port_open
 
 # Start order: the read model first, so nothing the others do goes unrecorded.
@@ -42,11 +43,15 @@ def service_specs() -> list[ServiceSpec]:
 
 
 class ServiceProcess:
+    """A service writes its log to ``logs/<name>.log`` itself, rotated by size; what it prints
+    outside the log (a traceback before logging is set up) goes to ``logs/<name>.out``."""
+
     def __init__(self, spec: ServiceSpec, settings: CommonSettings) -> None:
         self.spec = spec
         home = settings.paths.home
+        self._log_file = home / "logs" / f"{spec.name}.log"
         self.process = ManagedProcess(
-            spec.name, home / "run" / f"{spec.name}.pid", home / "logs" / f"{spec.name}.log"
+            spec.name, home / "run" / f"{spec.name}.pid", home / "logs" / f"{spec.name}.out"
         )
 
     @property
@@ -55,6 +60,10 @@ class ServiceProcess:
 
     @property
     def log_file(self) -> Path:
+        return self._log_file
+
+    @property
+    def output_file(self) -> Path:
         return self.process.log_file
 
     def ready(self) -> bool:
@@ -72,7 +81,10 @@ class ServiceProcess:
                 f"{self.spec.name}: port {self.spec.host}:{self.spec.port} is already taken by "
                 "another process. Stop it, or move the service with its port setting."
             )
-        self.process.start([sys.executable, "-m", "services.cli.main", self.spec.name])
+        self.process.start(
+            [sys.executable, "-m", "services.cli.main", self.spec.name],
+            env={"CLEARCUT_OTEL_LOG_FILE": str(self._log_file)},
+        )
         return "started"
 
     def wait_ready(self, deadline: float) -> None:
@@ -86,10 +98,31 @@ class ServiceProcess:
     def stop(self) -> bool:
         return self.process.stop(timeout=30)
 
+    def status(self) -> Status:
+        pid = self.process.pid()
+        return Status(
+            name=self.spec.name,
+            running=pid is not None,
+            healthy=pid is not None and self.ready(),
+            version="service",
+            address=self.url + self.spec.ready_path,
+            log=self.log_file,
+            pid=pid,
+        )
+
+    def log_tail(self, lines: int) -> str:
+        return ManagedProcess(self.spec.name, self.process.pid_file, self._log_file).log_tail(lines)
+
     def _failure(self, what: str) -> StackError:
+        output = self.process.log_tail(10)
+        printed = (
+            ""
+            if output == "(no log yet)" or not output.strip()
+            else (f"\n--- {self.output_file} ---\n{output}")
+        )
         return StackError(
             f"{self.spec.name} {what}. Log: {self.log_file}\n"
-            f"--- last lines ---\n{self.process.log_tail(20)}"
+            f"--- last lines ---\n{self.log_tail(20)}{printed}"
         )
 
 

@@ -10,9 +10,9 @@ from services.devstack.process import StackError, run
 
 DEPLOY_DIR = REPO_ROOT / "deploy"
 # docker-compose validates docker-compose.yml without a Docker engine (compose v1 needs no
-# daemon for this); Debian's Chromium runs the web page's browser tests (Playwright drives it,
-# no browser is downloaded).
-TEST_TOOLS = {"docker-compose": "docker-compose", "/usr/bin/chromium": "chromium"}
+# daemon for this). Chromium: the browser checks of the offline /docs page and of the web
+# page (driven by Playwright, dev extra; no browser is downloaded).
+TEST_TOOLS = {"docker-compose": "docker-compose", "chromium": "chromium"}
 
 
 def ensure_debian_packages(packages: dict[str, str]) -> None:

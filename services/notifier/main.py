@@ -7,6 +7,7 @@ import logging
 import signal
 from collections.abc import Callable
 
+from services.common.ports import require_free
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry, setup_telemetry
 from services.notifier.app import run_notifier
@@ -18,6 +19,7 @@ logger = logging.getLogger(__name__)
 def serve(settings: NotifierSettings | None = None) -> None:
     """Run the websocket server until SIGINT or SIGTERM."""
     settings = settings or NotifierSettings()
+    require_free("the notifier", settings.host, settings.port, "CLEARCUT_NOTIFIER_PORT")
     common = CommonSettings()
     telemetry = setup_telemetry("notifier", common.telemetry)
     try:

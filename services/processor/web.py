@@ -9,6 +9,7 @@ from aiokafka import TopicPartition
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from services.common.health import OK, health_body
 from services.common.telemetry import render_metrics
 from services.processor.container import Processor
 
@@ -38,23 +39,27 @@ def create_web_app(processor: Processor, closing: Callable[[], bool]) -> web.App
     settings = processor.settings
 
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok", "worker_id": processor.worker_id})
+        body, status = health_body()
+        return web.json_response(body, status=status)
 
     async def readyz(request: web.Request) -> web.Response:
         flow = processor.flow_or_none
         waiting = flow.waiting_on_dependency if flow is not None else 0
-        checks = {
-            "model": processor.ready,
-            "kafka": processor.ready and await processor.kafka_reachable(),
-            "object_store": await processor.store.reachable(settings.state_bucket),
-            "dependencies": waiting == 0,
-            "accepting": not closing(),
-        }
-        ready = all(checks.values())
-        return web.json_response(
-            {"status": "ready" if ready else "not ready", "checks": checks},
-            status=200 if ready else 503,
+        if not processor.ready:
+            kafka = "checked once the model is ready"
+        else:
+            kafka = OK if await processor.kafka_reachable() else "unreachable"
+        stored = await processor.store.reachable(settings.state_bucket)
+        body, status = health_body(
+            {
+                "model": OK if processor.ready else "loading and warming up",
+                "kafka": kafka,
+                "object_store": OK if stored else "unreachable",
+                "dependencies": OK if waiting == 0 else f"{waiting} task(s) wait for one",
+                "accepting": "shutting down" if closing() else OK,
+            }
         )
+        return web.json_response(body, status=status)
 
     async def metrics(request: web.Request) -> web.Response:
         flow = processor.flow_or_none

@@ -17,6 +17,7 @@ import signal
 from aiokafka import AIOKafkaConsumer
 
 from services.common.kafka.consumer import consumer_config
+from services.common.ports import require_free
 from services.common.settings import CommonSettings
 from services.common.telemetry import setup_telemetry
 from services.processor.consumer import UploadsConsumer
@@ -80,6 +81,9 @@ def run(settings: ProcessorSettings | None = None, common: CommonSettings | None
     """Run the worker until SIGTERM or SIGINT."""
     settings = settings or ProcessorSettings()
     common = common or CommonSettings()
+    require_free(
+        "the processor", settings.web_host, settings.web_port, "CLEARCUT_PROCESSOR_WEB_PORT"
+    )
     telemetry = setup_telemetry("processor", common.telemetry)
     processor = build(settings, common, telemetry)
 

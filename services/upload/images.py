@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaError
 
 from schemas import ImageDownloaded, ResultKind, new_event_id, utc_now
 from services.upload.adapters.read_model import ReadModel
-from services.upload.domain.errors import ErrorCode, Rejected
+from services.upload.domain.errors import ErrorCode, Rejected, shown
 from services.upload.domain.progress import TaskStatus
 from services.upload.domain.projection import ImageState, TaskState, apply_to_image, apply_to_task
 from services.upload.ports import Ledger, Publisher
@@ -58,7 +58,7 @@ def _plausible_id(image_id: str) -> bool:
 
 
 def _not_found(image_id: str) -> Rejected:
-    return Rejected(ErrorCode.NOT_FOUND, f"no image {image_id!r} among your images")
+    return Rejected(ErrorCode.NOT_FOUND, f"no image {shown(image_id, 64)} among your images")
 
 
 class ImageQueries:

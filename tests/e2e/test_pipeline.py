@@ -136,7 +136,7 @@ def test_submit_writes_good_cutouts_and_names_the_broken_file(
     assert "broken.jpg" in result.stdout
     assert "corrupt_image" in result.stdout
     written = sorted(p.name for p in out.iterdir())
-    assert written == ["astronaut.cutout.png", "rocket.cutout.png"], result.stdout
+    assert written == ["astronaut.jpg.cutout.png", "rocket.jpg.cutout.png"], result.stdout
     for name in written:
         assert Image.open(out / name).mode == "RGBA"
 

@@ -140,6 +140,19 @@ async def test_a_group_with_members_is_refused_unless_forced(setup: Setup) -> No
         assert await poll_until(lambda: bool(member.assignment()), within=30)
         described = await describe_group(kafka, setup.group)
         assert described.state == "Stable" and len(described.members) == 1
+        # A preview always works: it commits nothing.
+        preview = await reset_group(
+            kafka, setup.group, ResetTarget(ResetKind.EARLIEST), dry_run=True
+        )
+        assert not preview.applied and preview.removed_members == []
+        assert set(preview.offsets.values()) == {0}
+        dry = await asyncio.to_thread(
+            run_cli, "reset", setup.group, "--to", "earliest", "--dry-run"
+        )
+        assert dry.returncode == 0, dry.stdout + dry.stderr
+        assert "dry run: nothing committed" in dry.stdout
+        assert "1 active member(s)" in dry.stdout
+        assert (await describe_group(kafka, setup.group)).total_lag == 0
         with pytest.raises(GroupActive, match="1 active member"):
             await reset_group(kafka, setup.group, ResetTarget(ResetKind.EARLIEST))
         assert (await describe_group(kafka, setup.group)).total_lag == 0
@@ -203,3 +216,8 @@ async def test_the_commands_show_lag_and_reset(setup: Setup) -> None:
 
     bad = await asyncio.to_thread(run_cli, "reset", setup.group, "--to", "yesterday")
     assert bad.returncode == 2 and "earliest" in bad.stdout + bad.stderr
+
+    misspelt = await asyncio.to_thread(run_cli, "show", setup.group + "x")
+    assert misspelt.returncode == 1, misspelt.stdout
+    assert f"knows no consumer group '{setup.group}x'" in misspelt.stdout
+    assert f"did you mean {setup.group}" in misspelt.stdout.replace("\n", "")

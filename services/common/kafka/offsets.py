@@ -120,6 +120,16 @@ class GroupOffsets:
     def total_lag(self) -> int:
         return sum(p.lag or 0 for p in self.partitions)
 
+    @property
+    def known(self) -> bool:
+        """Whether the broker knows the group at all: a group with no members and no
+        committed offset is reported as "Dead", which is what a misspelt name gets."""
+        return bool(
+            self.members
+            or self.state != "Dead"
+            or any(p.committed is not None for p in self.partitions)
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class ResetOutcome:
@@ -150,6 +160,17 @@ async def describe_group(
         offset = None if meta is None or meta.offset < 0 else int(meta.offset)
         rows.append(PartitionOffsets(tp, offset, beginnings[tp], ends[tp]))
     return GroupOffsets(group, state, members, rows)
+
+
+async def list_groups(kafka: KafkaSettings) -> list[str]:
+    """The names of the consumer groups the broker knows, sorted."""
+    admin = admin_client(kafka)
+    await admin.start()
+    try:
+        groups = await admin.list_consumer_groups()
+    finally:
+        await admin.close()
+    return sorted(str(g[0]) for g in groups)
 
 
 async def _describe(admin: Any, group: str) -> tuple[str, list[Member]]:
@@ -224,7 +245,7 @@ async def reset_group(
         raise OffsetsError(
             f"group {group} has no committed offsets; name the topics to reset with --topic"
         )
-    if before.members and not force:
+    if before.members and not force and not dry_run:  # a preview changes nothing: always fine
         raise GroupActive(
             f"group {group} has {len(before.members)} active member(s) "
             f"({', '.join(m.client_id for m in before.members)}); stop them first, or force "

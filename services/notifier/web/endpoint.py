@@ -4,11 +4,16 @@ The API key comes from ``Authorization: Bearer <key>`` on the handshake, from th
 ``api_key`` query parameter, or (for browsers, which cannot set headers) from a first
 message ``{"type": "auth", "key": "..."}`` within the auth timeout. Bad client messages
 get an ``error`` message and the connection stays open; only abuse closes it.
+
+``image_id`` query parameters (the ``websocket`` link the upload API returns carries one)
+subscribe the connection to those images as soon as it is authenticated, as a
+``{"type": "subscribe", "images": [...], "request_id": "image_id"}`` message would.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import socket
 from collections.abc import Callable
@@ -39,6 +44,7 @@ UNAUTHORIZED_CODE = 4401  # application range: authentication failed
 POLICY_VIOLATION = int(WSCloseCode.POLICY_VIOLATION)  # 1008
 TRY_AGAIN_LATER = int(WSCloseCode.TRY_AGAIN_LATER)  # 1013
 GOING_AWAY = int(WSCloseCode.GOING_AWAY)  # 1001
+LINK_REQUEST_ID = "image_id"  # answers to the subscription of the link's image_id parameters
 
 
 class OwnerLookup(Protocol):
@@ -81,7 +87,7 @@ class WebsocketEndpoint:
         try:
             owner = await self._authenticate(ws, request)
             if owner is not None:
-                await self._serve(ws, owner, abort)
+                await self._serve(ws, owner, abort, request.query.getall("image_id", []))
         finally:
             self._metrics.disconnects.labels(str(ws.close_code)).inc()
             if ws.close_code == WSCloseCode.ABNORMAL_CLOSURE:
@@ -93,7 +99,11 @@ class WebsocketEndpoint:
         await asyncio.gather(*(c.close(code, reason) for c in connections))
 
     async def _serve(
-        self, ws: web.WebSocketResponse, owner: str, abort: Callable[[], None]
+        self,
+        ws: web.WebSocketResponse,
+        owner: str,
+        abort: Callable[[], None],
+        image_ids: list[str],
     ) -> None:
         settings = self._settings
         connection = Connection(
@@ -128,6 +138,9 @@ class WebsocketEndpoint:
                     },
                 )
             )
+            if image_ids:
+                link = {"type": "subscribe", "images": image_ids, "request_id": LINK_REQUEST_ID}
+                await self._handle(connection, json.dumps(link))
             await self._read(ws, connection)
             await connection.wait_closed()
         finally:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
+from services.common.health import health_body
 from services.common.telemetry import render_metrics
 from services.notifier.web.endpoint import WebsocketEndpoint
 
@@ -23,18 +24,15 @@ def create_web_app(
     readiness_timeout: float,
 ) -> web.Application:
     async def healthz(request: web.Request) -> web.Response:
-        return web.json_response({"status": "ok"})
+        body, status = health_body()
+        return web.json_response(body, status=status)
 
     async def readyz(request: web.Request) -> web.Response:
         results = await asyncio.gather(
             *(_run_check(check, readiness_timeout) for check in checks.values())
         )
-        report = dict(zip(checks, results, strict=True))
-        ready = all(result == "ok" for result in results)
-        return web.json_response(
-            {"status": "ready" if ready else "not ready", "checks": report},
-            status=200 if ready else 503,
-        )
+        body, status = health_body(dict(zip(checks, results, strict=True)))
+        return web.json_response(body, status=status)
 
     async def metrics(request: web.Request) -> web.Response:
         body, content_type = render_metrics(registry)

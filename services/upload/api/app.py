@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -14,7 +15,8 @@ from services.common.auth import AuthSettings
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
 from services.upload.api import routes_archive, routes_images, routes_ops
-from services.upload.api.errors import install_error_handlers
+from services.upload.api.docs_page import install_docs
+from services.upload.api.errors import install_error_handlers, use_error_body_for_validation
 from services.upload.api.middleware import HttpMetrics, RequestMetrics, TraceHeaders
 from services.upload.api.routes_page import mount_page
 from services.upload.composition import build_services
@@ -51,6 +53,8 @@ def create_app(
         version="1.0.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs, from local files
+        redoc_url=None,
     )
     app.state.registry = registry
     app.include_router(routes_archive.router)
@@ -58,7 +62,16 @@ def create_app(
     app.include_router(routes_ops.router)
     dev_key = (auth or AuthSettings()).dev_key.get_secret_value()
     mount_page(app, settings, dev_key or None)
+    install_docs(app)
     install_error_handlers(app, settings.retry_after_seconds)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = use_error_body_for_validation(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     if settings.cors_origin_list:
         app.add_middleware(
             CORSMiddleware,

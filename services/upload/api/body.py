@@ -15,7 +15,7 @@ from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
-from services.upload.domain.errors import ErrorCode, Rejected
+from services.upload.domain.errors import ErrorCode, Rejected, shown
 
 FILE_FIELD = "file"
 OPTION_FIELDS = ("output_format", "background", "model")
@@ -47,7 +47,7 @@ async def read_upload(request: Request, limit: int) -> UploadBody:
     if media_type and not (media_type.startswith("image/") or media_type in RAW_TYPES):
         raise Rejected(
             ErrorCode.UNSUPPORTED_CONTENT_TYPE,
-            f"content type {media_type!r} is not accepted; send the image as a raw image/* "
+            f"content type {shown(media_type)} is not accepted; send the image as a raw image/* "
             "body or as the `file` part of multipart/form-data",
         )
     return UploadBody(await _read_limited(request, limit, limit))
@@ -116,7 +116,9 @@ class _FormCollector:
         _, params = parse_options_header(self._headers.get("content-disposition"))
         name = params.get(b"name", b"").decode("utf-8", "replace")
         if name in self.fields:
-            raise Rejected(ErrorCode.MALFORMED_MULTIPART, f"the form has more than one {name!r}")
+            raise Rejected(
+                ErrorCode.MALFORMED_MULTIPART, f"the form has more than one {shown(name)}"
+            )
         if name == FILE_FIELD or name in OPTION_FIELDS:
             self.fields[name] = bytearray()
             self._current = name
@@ -134,7 +136,7 @@ class _FormCollector:
         elif len(target) > _MAX_FIELD_BYTES:
             raise Rejected(
                 ErrorCode.INVALID_OPTION,
-                f"form field {self._current!r} is longer than {_MAX_FIELD_BYTES} bytes",
+                f"form field {shown(self._current)} is longer than {_MAX_FIELD_BYTES} bytes",
                 option=self._current,
             )
 
@@ -174,6 +176,6 @@ async def _read_multipart(request: Request, content_type: str, limit: int) -> Up
                 options[name] = collector.fields[name].decode("utf-8")
             except UnicodeDecodeError:
                 raise Rejected(
-                    ErrorCode.INVALID_OPTION, f"form field {name!r} is not UTF-8", option=name
+                    ErrorCode.INVALID_OPTION, f"form field {shown(name)} is not UTF-8", option=name
                 ) from None
     return UploadBody(bytes(collector.fields[FILE_FIELD]), options)

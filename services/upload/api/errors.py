@@ -21,6 +21,7 @@ STATUS = {
     ErrorCode.MALFORMED_MULTIPART: 400,
     ErrorCode.MISSING_FILE: 400,
     ErrorCode.INVALID_IDEMPOTENCY_KEY: 400,
+    ErrorCode.UNKNOWN_PARAMETER: 400,
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
@@ -41,7 +42,8 @@ STATUS = {
 }
 
 _DESCRIPTIONS = {
-    400: "Empty body, malformed multipart, missing `file` part, or a bad Idempotency-Key.",
+    400: "Empty body, malformed multipart, missing `file` part, a bad Idempotency-Key, or "
+    "an unknown query parameter (`unknown_parameter`).",
     401: "Missing, unknown or revoked API key.",
     404: "No such image among the caller's images.",
     409: "Not ready yet (the body's `details.status` says where it is), the same "
@@ -57,6 +59,25 @@ _DESCRIPTIONS = {
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` entries for the given error statuses."""
     return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
+
+
+def use_error_body_for_validation(document: dict[str, Any]) -> dict[str, Any]:
+    """FastAPI documents its own `HTTPValidationError` for every 422 it could raise; this API
+    answers those with `ErrorBody` (see `invalid_request` below), so the document says so."""
+    for operations in document.get("paths", {}).values():
+        for operation in operations.values():
+            response = operation.get("responses", {}).get("422")
+            if response is None:
+                continue
+            response["content"] = {
+                "application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+            }
+            if response.get("description") == "Validation Error":
+                response["description"] = _DESCRIPTIONS[422]
+    schemas = document.get("components", {}).get("schemas", {})
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    return document
 
 
 def error_response(

@@ -20,11 +20,12 @@ from services.upload.api.models import (
     UploadAccepted,
 )
 from services.upload.api.views import image_view, links
-from services.upload.domain.errors import Rejected
+from services.upload.domain.errors import ErrorCode, Rejected, shown
 from services.upload.domain.options import parse_options
 from services.upload.domain.progress import ImageStatus
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
+UPLOAD_PARAMETERS = ("output_format", "background", "model")
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _UPLOAD_BODY: dict[str, Any] = {
@@ -105,6 +106,7 @@ async def upload_image(
     settings = services.settings
     metrics = services.metrics
     try:
+        _refuse_unknown_parameters(request)
         body = await read_upload(request, settings.max_body_bytes)
         form = body.form_options
         options = parse_options(
@@ -233,6 +235,20 @@ async def reprocess_image(
     if outcome.replayed:
         headers["Idempotent-Replayed"] = "true"
     return JSONResponse(response.model_dump(mode="json"), status_code=202, headers=headers)
+
+
+def _refuse_unknown_parameters(request: Request) -> None:
+    """A misspelt option must not be silently dropped (``?format=webp`` giving a PNG)."""
+    unknown = sorted(set(request.query_params) - set(UPLOAD_PARAMETERS))
+    if unknown:
+        names = ", ".join(shown(name) for name in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        raise Rejected(
+            ErrorCode.UNKNOWN_PARAMETER,
+            f"unknown query parameter {names}{more}; an upload accepts "
+            f"{', '.join(UPLOAD_PARAMETERS)}",
+            parameters=", ".join(name[:40] for name in unknown[:20]),
+        )
 
 
 def _closing(chunks: Iterator[bytes], close: Callable[[], None]) -> Iterator[bytes]:

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CollectorRegistry
 
+from services.common.health import health_body
 from services.common.telemetry import render_metrics
 from services.upload.api.dependencies import ServicesDep
 from services.upload.api.models import Health
@@ -25,10 +26,8 @@ async def healthz() -> Health:
     responses={503: {"model": Health, "description": "A dependency is unreachable."}},
 )
 async def readyz(services: ServicesDep) -> JSONResponse:
-    checks = await services.readiness()
-    ready = all(v == "ok" for v in checks.values())
-    body = Health(status="ok" if ready else "unavailable", checks=checks)
-    return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+    body, status = health_body(await services.readiness())
+    return JSONResponse(Health.model_validate(body).model_dump(), status_code=status)
 
 
 @router.get(

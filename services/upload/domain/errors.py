@@ -20,6 +20,7 @@ class ErrorCode(StrEnum):
     MALFORMED_MULTIPART = "malformed_multipart"
     MISSING_FILE = "missing_file"
     INVALID_OPTION = "invalid_option"
+    UNKNOWN_PARAMETER = "unknown_parameter"
     INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
     IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
     IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
@@ -41,3 +42,15 @@ class Rejected(Exception):
         self.code = code
         self.message = message
         self.details = details
+
+
+ECHO_LIMIT = 40
+
+
+def shown(value: object, limit: int = ECHO_LIMIT) -> str:
+    """A client's value quoted for a message, cut to ``limit`` characters so that a huge
+    value is never echoed back whole."""
+    text = str(value)
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"

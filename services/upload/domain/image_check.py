@@ -109,9 +109,12 @@ def _too_many_pixels(width: int, height: int, limits: ImageLimits) -> Rejected:
 
 
 def _corrupt(detail: object) -> Rejected:
+    """The decoder's own words (object reprs, library phrasing) stay out of the message."""
+    text = str(detail).lower()
+    why = "it ends early (truncated)" if "truncated" in text else "its data is damaged"
     return Rejected(
         ErrorCode.CORRUPT_IMAGE,
-        f"the image is truncated or corrupt and cannot be decoded ({detail})",
+        f"the image is corrupt and cannot be decoded: {why}; send the complete, original file",
     )
 
 
@@ -122,10 +125,10 @@ def _open(data: bytes, pil_format: str, limits: ImageLimits) -> Image.Image:
             # Our own, lower limit is checked right after; Pillow's warning adds nothing.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(io.BytesIO(data), formats=[pil_format])
-    except Image.DecompressionBombError as exc:
+    except Image.DecompressionBombError:
         raise Rejected(
             ErrorCode.TOO_MANY_PIXELS,
-            f"the image declares more pixels than accepted (at most {limits.max_pixels}): {exc}",
+            f"the image declares far more pixels than accepted (at most {limits.max_pixels})",
             max_pixels=limits.max_pixels,
         ) from None
     except Exception as exc:  # noqa: BLE001 - any failure of a decoder on client bytes

@@ -6,7 +6,7 @@ import re
 from collections.abc import Collection
 
 from schemas import OutputFormat, ProcessingOptions
-from services.upload.domain.errors import ErrorCode, Rejected
+from services.upload.domain.errors import ErrorCode, Rejected, shown
 
 _HEX6 = re.compile(r"^#[0-9a-fA-F]{6}$")
 _HEX3 = re.compile(r"^#[0-9a-fA-F]{3}$")
@@ -25,7 +25,7 @@ def parse_background(value: str | None) -> str:
         return "#" + "".join(c * 2 for c in text[1:].lower())
     raise Rejected(
         ErrorCode.INVALID_OPTION,
-        f"background {value!r} is not 'transparent' or a colour like '#ffffff' or '#fff'",
+        f"background {shown(value)} is not 'transparent' or a colour like '#ffffff' or '#fff'",
         option="background",
     )
 
@@ -39,7 +39,7 @@ def parse_output_format(value: str | None) -> OutputFormat:
         allowed = ", ".join(f.value for f in OutputFormat)
         raise Rejected(
             ErrorCode.INVALID_OPTION,
-            f"output_format {value!r} is not one of {allowed}",
+            f"output_format {shown(value)} is not one of {allowed}",
             option="output_format",
         ) from None
 
@@ -53,7 +53,7 @@ def parse_model(value: str | None, known: Collection[str] | None = None) -> str 
     if not _MODEL.match(name):
         raise Rejected(
             ErrorCode.INVALID_OPTION,
-            f"model {value!r} is not a model name (1-128 letters, digits, '.', '_', '-')",
+            f"model {shown(value)} is not a model name (1-128 letters, digits, '.', '_', '-')",
             option="model",
         )
     if known is not None and name not in known:

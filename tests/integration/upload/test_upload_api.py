@@ -109,6 +109,9 @@ async def test_bad_input_is_refused_and_leaves_no_object_and_no_event(
     error = response.json()["error"]
     assert error["code"] == code
     assert error["message"]
+    # Written for a person: no object reprs, no decoder library's own sentences.
+    for internal in ("<", "0x", "BytesIO", "DOS attack", "PIL", "identify image file"):
+        assert internal not in error["message"], error["message"]
     assert objects_of(minio, api.common.s3.bucket_originals, owner.name) == []
     assert await events_of(api.common, api.common.topics.uploaded, owner.name) == []
 
@@ -122,6 +125,52 @@ async def test_invalid_option_is_refused_before_anything_is_stored(
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "invalid_option"
     assert objects_of(minio, api.common.s3.bucket_originals, owner.name) == []
+
+
+async def test_unknown_query_parameters_are_refused_by_name_before_anything_is_stored(
+    api: Api, owner: Owner, minio: Minio
+) -> None:
+    response = await api.client.post(
+        "/v1/images?format=webp&colour=red&background=%23fff",
+        content=samples.photo(),
+        headers=owner.headers,
+    )
+    assert response.status_code == 400, response.text
+    error = response.json()["error"]
+    assert error["code"] == "unknown_parameter"
+    assert "'colour', 'format'" in error["message"]
+    assert "output_format, background, model" in error["message"]
+    assert objects_of(minio, api.common.s3.bucket_originals, owner.name) == []
+    assert await events_of(api.common, api.common.topics.uploaded, owner.name) == []
+
+
+async def test_a_huge_option_value_is_not_echoed_back_whole(api: Api, owner: Owner) -> None:
+    response = await api.client.post(
+        "/v1/images",
+        params={"background": "x" * 5000},
+        content=samples.photo(),
+        headers=owner.headers,
+    )
+    assert response.status_code == 422
+    message = response.json()["error"]["message"]
+    assert len(message) < 200, message
+    assert "(5000 characters)" in message
+
+
+async def test_the_openapi_document_gives_the_error_body_for_every_error_status(
+    api: Api,
+) -> None:
+    document = (await api.client.get("/openapi.json")).json()
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            for status, response in operation["responses"].items():
+                if int(status) < 400 or path == "/readyz":
+                    continue
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (path, method, status)
+    get_image = document["paths"]["/v1/images/{image_id}"]["get"]["responses"]
+    assert get_image["422"]["content"]["application/json"]["schema"]["$ref"].endswith("ErrorBody")
 
 
 async def test_the_same_idempotency_key_twice_yields_one_image(

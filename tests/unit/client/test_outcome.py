@@ -12,7 +12,6 @@ from services.client.outcome import (
     Tracked,
     apply_message,
     apply_snapshot,
-    expand_inputs,
 )
 
 
@@ -65,16 +64,3 @@ def test_snapshot_of_a_completed_image_completes_it() -> None:
     }
     assert apply_snapshot(t, image)
     assert (t.status, t.cutout_url) == ("completed", "http://api/c")
-
-
-def test_folders_expand_to_their_images_and_missing_paths_are_reported(tmp_path: Path) -> None:
-    (tmp_path / "b.PNG").write_bytes(b"x")
-    (tmp_path / "a.jpg").write_bytes(b"x")
-    (tmp_path / "notes.txt").write_text("x")
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    files, problems = expand_inputs([tmp_path, tmp_path / "missing.jpg", empty])
-    assert [f.name for f in files] == ["a.jpg", "b.PNG"]
-    assert len(problems) == 2
-    assert "no such file" in problems[0]
-    assert "holds no images" in problems[1]
