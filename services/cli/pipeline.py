@@ -83,6 +83,7 @@ def _print_directions(settings: CommonSettings, elapsed: float) -> None:
     dev_key = auth.dev_key.get_secret_value()
     console.print(
         f"\nClearcut is up ({elapsed:.0f} s).\n"
+        f"  web page      {api}/   (open it in a browser: drop photos, get cut-outs)\n"
         f"  API docs      {api}/docs   (OpenAPI: {api}/openapi.json)\n"
         f"  websocket     ws://{notifier.host}:{notifier.port}/v1/ws\n"
         f"  traces        {tel.query_url}/api/traces?service=upload  (Jaeger query API)\n"

@@ -179,7 +179,7 @@ def install(
     ] = False,
 ) -> None:
     """Only fetch and build what is missing (Kafka jars, MinIO, Jaeger, Prometheus, the model;
-    with --test-tools also docker-compose and promtool)."""
+    with --test-tools also docker-compose, Chromium and promtool)."""
     settings = CommonSettings()
     try:
         if test_tools:

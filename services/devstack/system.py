@@ -9,8 +9,9 @@ from services.common.settings import REPO_ROOT
 from services.devstack.process import StackError, run
 
 DEPLOY_DIR = REPO_ROOT / "deploy"
-# Validates docker-compose.yml without a Docker engine (compose v1 needs no daemon for this).
-# Chromium: the browser check of the offline /docs page (driven by Playwright, dev extra).
+# docker-compose validates docker-compose.yml without a Docker engine (compose v1 needs no
+# daemon for this). Chromium: the browser checks of the offline /docs page and of the web
+# page (driven by Playwright, dev extra; no browser is downloaded).
 TEST_TOOLS = {"docker-compose": "docker-compose", "chromium": "chromium"}
 
 

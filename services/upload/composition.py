@@ -14,6 +14,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 
 from services.common.kafka.producer import EventPublisher, create_producer
+from services.common.model_catalogue import ModelCatalogue, load_catalogue
 from services.common.settings import CommonSettings
 from services.upload.adapters.blob_store import MinioBlobStore, create_minio
 from services.upload.adapters.errors import Unavailable
@@ -21,6 +22,7 @@ from services.upload.adapters.postgres import create_pool
 from services.upload.adapters.read_model import ReadModel
 from services.upload.adapters.topic_witness import TopicWitness
 from services.upload.adapters.uploads_ledger import UploadLedger
+from services.upload.archives import ArchiveService
 from services.upload.deletions import DeletionService
 from services.upload.domain.image_check import ImageLimits
 from services.upload.domain.retention import Retention
@@ -49,6 +51,8 @@ class Services:
     reprocess: ReprocessService
     deletions: DeletionService
     metrics: UploadMetrics
+    models: ModelCatalogue
+    archives: ArchiveService
 
     async def readiness(self) -> dict[str, str]:
         """`ok` or the reason, per dependency, each checked within the readiness timeout."""
@@ -94,6 +98,7 @@ async def _sweep_forever(services: Services) -> None:
 async def build_services(
     settings: UploadSettings, common: CommonSettings, metrics: UploadMetrics, *, sweep: bool = True
 ) -> AsyncIterator[Services]:
+    models = load_catalogue(settings.model_registry_file)
     executor = ThreadPoolExecutor(settings.workers, thread_name_prefix="upload-io")
     async with contextlib.AsyncExitStack() as stack:
         stack.callback(executor.shutdown, wait=False, cancel_futures=True)
@@ -140,6 +145,7 @@ async def build_services(
                 read_model=read_model,
                 publisher=publisher,
                 publish_timeout=settings.publish_timeout_seconds,
+                known_models=models.names,
             ),
             deletions=DeletionService(
                 read_model=read_model,
@@ -148,6 +154,8 @@ async def build_services(
                 publish_timeout=settings.publish_timeout_seconds,
             ),
             metrics=metrics,
+            models=models,
+            archives=ArchiveService(images, blobs, executor),
         )
         if sweep:
             sweeper = asyncio.create_task(_sweep_forever(services), name="upload-sweep")

@@ -13,6 +13,7 @@ import asyncio
 import hashlib
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from aiokafka.errors import KafkaError
@@ -58,7 +59,9 @@ class ReprocessService:
         read_model: ReadModel,
         publisher: Publisher,
         publish_timeout: float,
+        known_models: Collection[str] | None = None,
     ) -> None:
+        self._known_models = known_models
         self._images = images
         self._ledger = ledger
         self._read_model = read_model
@@ -75,7 +78,7 @@ class ReprocessService:
         idempotency_key: str | None = None,
     ) -> Reprocessing:
         key = check_key(idempotency_key)
-        chosen = parse_model(model)
+        chosen = parse_model(model, self._known_models)
         if reason is not None and len(reason) > MAX_REASON:
             raise Rejected(
                 ErrorCode.INVALID_OPTION,

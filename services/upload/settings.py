@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.model_catalogue import REGISTRY_FILE
 
 
 class UploadSettings(BaseSettings):
@@ -63,6 +66,16 @@ class UploadSettings(BaseSettings):
     readiness_timeout_seconds: float = Field(
         2.0, gt=0, description="Time each dependency has to answer `/readyz`."
     )
+    model_registry_file: Path = Field(
+        REGISTRY_FILE,
+        description="The processor's model registry (TOML), read for `GET /v1/models` and to "
+        "refuse an unknown `model`; point it at the same file as the processor's.",
+    )
+    cors_origins: str = Field(
+        "",
+        description="Comma-separated origins of other sites (e.g. `https://app.example.com`) "
+        "whose pages may call the API from a browser (CORS); empty allows none.",
+    )
     projector_group: str = Field(
         "clearcut-projector", description="Kafka consumer group of the projector."
     )
@@ -83,3 +96,7 @@ class UploadSettings(BaseSettings):
     projector_metrics_port: int = Field(
         8083, ge=0, description="Port of the projector's Prometheus `/metrics`; 0 serves none."
     )
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]

@@ -8,21 +8,25 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
+from services.common.auth import AuthSettings
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
-from services.upload.api import routes_images, routes_ops, routes_usage
+from services.upload.api import routes_archive, routes_images, routes_ops, routes_usage
 from services.upload.api.docs_page import install_docs
 from services.upload.api.errors import install_error_handlers, use_error_body_for_validation
 from services.upload.api.middleware import HttpMetrics, RequestMetrics, TraceHeaders
+from services.upload.api.routes_page import mount_page
 from services.upload.composition import build_services
 from services.upload.metrics import UploadMetrics
 from services.upload.settings import UploadSettings
 
 DESCRIPTION = """Upload photos, follow their processing, download the cut-out or the mask.
 
-Every request needs `Authorization: Bearer <API key>`. Errors are JSON:
+A web page for people is served at `/`. Every request under `/v1/images` needs
+`Authorization: Bearer <API key>`; `/v1/models` and `/v1/page-config` need none. Errors are JSON:
 `{"error": {"code": "...", "message": "...", "details": {...}}}` with a stable `code`."""
 
 
@@ -33,6 +37,7 @@ def create_app(
     telemetry: Telemetry | None = None,
     registry: CollectorRegistry | None = None,
     sweep: bool = True,
+    auth: AuthSettings | None = None,
 ) -> FastAPI:
     registry = registry or (telemetry.registry if telemetry else CollectorRegistry())
     metrics = UploadMetrics.create(registry)
@@ -52,9 +57,12 @@ def create_app(
         redoc_url=None,
     )
     app.state.registry = registry
+    app.include_router(routes_archive.router)
     app.include_router(routes_images.router)
     app.include_router(routes_usage.router)
     app.include_router(routes_ops.router)
+    dev_key = (auth or AuthSettings()).dev_key.get_secret_value()
+    mount_page(app, settings, dev_key or None)
     install_docs(app)
     install_error_handlers(app, settings.retry_after_seconds)
     generate = app.openapi
@@ -65,6 +73,15 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+    if settings.cors_origin_list:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origin_list,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
+            expose_headers=["Retry-After", "Location", "Idempotent-Replayed", "X-Trace-Id"],
+            max_age=600,
+        )
     app.add_middleware(TraceHeaders)
     app.add_middleware(RequestMetrics, metrics=HttpMetrics(registry))
     if telemetry is not None:

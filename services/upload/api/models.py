@@ -165,3 +165,49 @@ class UsageView(BaseModel):
 class Health(BaseModel):
     status: str
     checks: dict[str, str] = Field(default_factory=dict)
+
+
+class Size(BaseModel):
+    width: int
+    height: int
+
+
+class ModelSummary(BaseModel):
+    name: str = Field(description="The value of the `model` option of an upload.")
+    version: str
+    description: str
+    input_size: Size = Field(description="The size the model sees the image at.")
+    licence: str = Field(description="Licence of the model weights.")
+    default: bool = Field(description="Used when an upload names no model.")
+
+
+class ModelList(BaseModel):
+    default: str = Field(description="The model used when an upload names none.")
+    models: list[ModelSummary]
+
+
+class PageConfig(BaseModel):
+    development: bool = Field(description="A development key is configured on this server.")
+    development_key: str | None = Field(
+        description="The development API key, only in development mode."
+    )
+    websocket_url: str = Field(description="The notifier websocket the page follows images on.")
+    max_body_bytes: int = Field(description="Largest accepted upload in bytes.")
+    max_pixels: int = Field(description="Largest accepted width x height.")
+    min_dimension: int = Field(description="Smallest accepted width and height.")
+
+
+class ArchiveItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1, max_length=128, description="An image id of yours.")
+    name: str | None = Field(
+        None, max_length=255, description="File name to use in the ZIP, e.g. the upload's."
+    )
+
+
+class ArchiveRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    images: list[ArchiveItem] = Field(min_length=1, max_length=100)
+    masks: bool = Field(False, description="Include each image's mask too.")

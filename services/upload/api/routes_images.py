@@ -67,7 +67,11 @@ BackgroundQuery = Annotated[
     Query(description="`transparent` (default) or a colour `#rrggbb`/`#rgb`."),
 ]
 ModelQuery = Annotated[
-    str | None, Query(description="Model name from the processor's registry; default if absent.")
+    str | None,
+    Query(
+        description="Model name from `GET /v1/models`; default if absent. An unknown name "
+        "gets 422 `invalid_option` naming the known ones."
+    ),
 ]
 ForegroundQuery = Annotated[
     str | None,
@@ -126,6 +130,7 @@ async def upload_image(
             form.get("background", background),
             form.get("model", model),
             form.get("foreground_estimation", foreground_estimation),
+            known_models=services.models.names,
         )
         accepted = await services.uploads.accept(owner, body.data, options, idempotency_key)
     except Rejected as exc:

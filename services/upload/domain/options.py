@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from schemas import OutputFormat, ProcessingOptions
 from services.upload.domain.errors import ErrorCode, Rejected, shown
@@ -43,16 +44,28 @@ def parse_output_format(value: str | None) -> OutputFormat:
         ) from None
 
 
-def parse_model(value: str | None) -> str | None:
+def parse_model(value: str | None, known: Collection[str] | None = None) -> str | None:
+    """The model name, or ``None`` for the default; with ``known``, a name outside it is
+    refused, naming the known ones."""
     if value is None or not value.strip():
         return None
-    if not _MODEL.match(value.strip()):
+    name = value.strip()
+    if not _MODEL.match(name):
         raise Rejected(
             ErrorCode.INVALID_OPTION,
             f"model {shown(value)} is not a model name (1-128 letters, digits, '.', '_', '-')",
             option="model",
         )
-    return value.strip()
+    if known is not None and name not in known:
+        listed = ", ".join(known)
+        raise Rejected(
+            ErrorCode.INVALID_OPTION,
+            f"model {name!r} is not a known model; choose one of: {listed} "
+            "(or leave it out for the default)",
+            option="model",
+            known=listed,
+        )
+    return name
 
 
 _TRUE = ("true", "1", "yes", "on")
@@ -80,12 +93,14 @@ def parse_options(
     background: str | None,
     model: str | None,
     foreground_estimation: str | None = None,
+    known_models: Collection[str] | None = None,
 ) -> ProcessingOptions:
     """Options from the request; absent ones take their defaults (png, transparent,
-    the processor's default model, the processor's foreground estimation setting)."""
+    the processor's default model, the processor's foreground estimation setting). With
+    ``known_models``, an unknown model is refused."""
     return ProcessingOptions(
         output_format=parse_output_format(output_format),
         background=parse_background(background),
-        model=parse_model(model),
+        model=parse_model(model, known_models),
         foreground_estimation=parse_foreground_estimation(foreground_estimation),
     )

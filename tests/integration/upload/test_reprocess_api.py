@@ -129,21 +129,21 @@ async def test_a_retry_with_the_same_idempotency_key_creates_no_second_task(
     original = await uploaded(api, owner, pg_pool)
     url = f"/v1/images/{original.image_id}/reprocess"
     headers = {**owner.headers, "Idempotency-Key": "redo-1"}
-    first = await api.client.post(url, json={"model": "m1"}, headers=headers)
+    first = await api.client.post(url, json={"model": "isnet-general-use-quint8"}, headers=headers)
     assert first.status_code == 202
     (request,) = await requests_of(api, owner, original.image_id)
     await Projection(pg_pool).apply(request)
 
-    again = await api.client.post(url, json={"model": "m1"}, headers=headers)
+    again = await api.client.post(url, json={"model": "isnet-general-use-quint8"}, headers=headers)
     assert again.status_code == 202
     assert again.headers["idempotent-replayed"] == "true"
     assert again.json()["task_id"] == first.json()["task_id"]
     assert len(await requests_of(api, owner, original.image_id)) == 1
 
-    other = await api.client.post(url, json={"model": "m2"}, headers=headers)
+    other = await api.client.post(url, json={"model": "isnet-general-use"}, headers=headers)
     assert other.json()["task_id"] != first.json()["task_id"]
     view = (await api.client.get(f"/v1/images/{original.image_id}", headers=owner.headers)).json()
-    assert len(view["tasks"]) == 2  # the m2 request is not applied to the read model here
+    assert len(view["tasks"]) == 2  # the second request is not applied to the read model here
 
 
 async def test_the_endpoint_is_documented(api: Api) -> None:

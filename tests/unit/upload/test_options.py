@@ -59,3 +59,19 @@ def test_foreground_estimation_refuses_anything_else() -> None:
         parse_options(None, None, None, "maybe")
     assert caught.value.code is ErrorCode.INVALID_OPTION
     assert "foreground_estimation" in str(caught.value)
+
+
+def test_a_model_outside_the_known_ones_is_refused_naming_them() -> None:
+    known = ["isnet-general-use", "isnet-general-use-quint8"]
+    assert parse_options(None, None, " isnet-general-use-quint8 ", known_models=known).model == (
+        "isnet-general-use-quint8"
+    )
+    assert parse_options(None, None, None, known_models=known).model is None
+    with pytest.raises(Rejected) as refused:
+        parse_options(None, None, "isnet-general-usee", known_models=known)
+    assert refused.value.code is ErrorCode.INVALID_OPTION
+    assert refused.value.details == {
+        "option": "model",
+        "known": "isnet-general-use, isnet-general-use-quint8",
+    }
+    assert "isnet-general-use, isnet-general-use-quint8" in refused.value.message
