@@ -47,8 +47,8 @@ STATUS = {
 
 _DESCRIPTIONS = {
     400: "Empty body, malformed multipart, missing `file` part, a bad Idempotency-Key, or "
-    "an unknown query parameter (`unknown_parameter`), or (listing) a cursor this API did not "
-    "return.",
+    "an unknown query parameter (`unknown_parameter`), (listing) a cursor this API did not "
+    "return, or a JSON body that cannot be parsed (`validation_error`).",
     401: "Missing, unknown or revoked API key.",
     404: "No such image among the caller's images.",
     409: "Not ready yet (the body's `details.status` says where it is), the same "

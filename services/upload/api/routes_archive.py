@@ -30,7 +30,7 @@ _CHUNK = 256 * 1024
             "description": "The ZIP.",
             "content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}},
         },
-        **error_responses(401, 404, 409, 422, 503),
+        **error_responses(400, 401, 404, 409, 422, 503),
     },
 )
 async def download_archive(

@@ -317,7 +317,7 @@ def _refuse_unknown_parameters(request: Request) -> None:
     "(202: the removal runs in the background), also results of a task still running, "
     "which are removed when they arrive. Deleting an image again answers the same. "
     'Optional JSON body `{"reason": "..."}`.',
-    responses=error_responses(401, 404, 422, 503),
+    responses=error_responses(400, 401, 404, 422, 503),
 )
 async def delete_image(
     image_id: str,
