@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas import ImageUploaded
 from services.common.kafka.admin import create_topics, project_topics
@@ -63,3 +66,27 @@ async def poll_until(check: Callable[[], bool], within: float = 30.0) -> bool:
             return False
         await asyncio.sleep(0.05)
     return False
+
+
+def stack_command(*args: str) -> None:
+    """Run ``clearcut stack ARGS`` (e.g. ``down minio``) and insist that it succeeded."""
+    done = subprocess.run(
+        [sys.executable, "-m", "services.cli.main", "stack", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+async def group_member_count(stack: CommonSettings, group: str) -> int:
+    """How many members the broker counts in consumer group ``group`` right now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups([group])
+        members: list[object] = response.groups[0][5]
+        return len(members)
+    finally:
+        await admin.close()

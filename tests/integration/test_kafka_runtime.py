@@ -9,7 +9,6 @@ import uuid
 
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
 from opentelemetry import trace
 
 from schemas import ImageUploaded
@@ -18,7 +17,7 @@ from services.common.kafka.consumer import EventConsumer, consumer_config
 from services.common.kafka.producer import EventPublisher
 from services.common.settings import CommonSettings, TopicNames
 from services.common.telemetry import Telemetry
-from tests.integration.conftest import poll_until, uploaded_event
+from tests.integration.conftest import group_member_count, poll_until, uploaded_event
 
 
 async def _read_all(
@@ -192,17 +191,6 @@ class _StillDown(Exception):
     retriable = True
 
 
-async def _member_count(stack: CommonSettings, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap_servers)
-    await admin.start()
-    try:
-        (response,) = await admin.describe_consumer_groups([group])
-        members: list[object] = response.groups[0][5]
-        return len(members)
-    finally:
-        await admin.close()
-
-
 async def test_a_handler_waiting_longer_than_the_poll_interval_keeps_its_member_in_the_group(
     stack: CommonSettings, topics: TopicNames, producer: AIOKafkaProducer, unique: str
 ) -> None:
@@ -234,7 +222,7 @@ async def test_a_handler_waiting_longer_than_the_poll_interval_keeps_its_member_
     try:
         assert await poll_until(lambda: len(calls) >= 1)
         await asyncio.sleep(3 * interval_ms / 1000)  # the outage, three poll intervals long
-        assert await _member_count(stack, group) == 1, "the waiting consumer left its group"
+        assert await group_member_count(stack, group) == 1, "the waiting consumer left its group"
         recovered.set()
         assert await poll_until(lambda: runner.handled == 2)
         tp = TopicPartition(topics.uploaded, 0)

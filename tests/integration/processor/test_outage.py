@@ -4,8 +4,6 @@ every one of them; none ends failed."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 
 from schemas.events import ProcessingFailed
 from services.common.settings import CommonSettings
+from tests.integration.conftest import stack_command
 from tests.integration.processor.conftest import Deployment
 from tests.integration.processor.harness import WorkerProcess
 from tests.integration.processor.test_recovery import _wait_committed
@@ -24,17 +23,6 @@ from tests.unit.processor import samples
 pytestmark = [pytest.mark.disruptive, pytest.mark.timeout(900)]
 
 OUTAGE_S = 20.0
-
-
-def _stack(*args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "stack", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 async def _until_waiting(worker: WorkerProcess, within: float) -> None:
@@ -71,7 +59,7 @@ async def test_an_object_store_outage_is_waited_out_never_a_failure(
         await deployment.uploader.store(samples.salted(samples.jpeg(pixels), salt), name)
         for name, pixels in small.items()
     ]
-    _stack("down", "minio")
+    stack_command("down", "minio")
     try:
         for upload in uploads:
             await deployment.uploader.publish(upload)
@@ -84,7 +72,7 @@ async def test_an_object_store_outage_is_waited_out_never_a_failure(
         await asyncio.sleep(OUTAGE_S)
         assert await worker.metric("clearcut_processor_outage_seconds") > OUTAGE_S / 2
     finally:
-        _stack("up", "minio")
+        stack_command("up", "minio")
     for upload in uploads:
         done = await deployment.events.completed(upload.image_id, within=300)
         assert done.task_id == upload.task_id

@@ -5,8 +5,6 @@ by itself once the database is back."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -14,13 +12,13 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import pytest
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient
 
 from services.common.kafka.producer import EventPublisher
 from services.common.settings import CommonSettings, TopicNames
 from services.upload.adapters.postgres import connect
 from services.upload.projector.runner import run_projector
 from services.upload.settings import UploadSettings
+from tests.integration.conftest import group_member_count, stack_command
 from tests.integration.upload.test_projector import ids, rows
 from tests.unit.upload import events as ev
 
@@ -28,17 +26,6 @@ pytestmark = [pytest.mark.disruptive, pytest.mark.timeout(600)]
 
 MAX_POLL_INTERVAL_MS = 6_000
 OUTAGE_S = 3 * MAX_POLL_INTERVAL_MS / 1000
-
-
-def _stack(*args: str) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli.main", "stack", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
 
 
 async def _status(stack: CommonSettings, image_id: str) -> str | None:
@@ -65,16 +52,6 @@ async def _until(
     raise AssertionError(f"not reached within {within} s")
 
 
-async def _members(stack: CommonSettings, group: str) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=stack.kafka.bootstrap_servers)
-    await admin.start()
-    try:
-        (description,) = await admin.describe_consumer_groups([group])
-        return len(description.groups[0][5])
-    finally:
-        await admin.close()
-
-
 async def test_a_database_outage_longer_than_the_poll_interval_is_waited_out(
     stack: CommonSettings,
     upload_topics: TopicNames,
@@ -98,16 +75,16 @@ async def test_a_database_outage_longer_than_the_poll_interval_is_waited_out(
 
         await _until(before_projected, 60, runner)
 
-        _stack("down", "postgres")
+        stack_command("down", "postgres")
         try:
             for event in (ev.uploaded(*during), ev.started(*during), ev.completed(*during)):
                 await publisher.publish(event)
             await asyncio.sleep(OUTAGE_S)
             assert not runner.done(), "the projector gave up during the outage"
             # Still a member: it kept polling although its handler could not finish.
-            assert await _members(stack, group) == 1
+            assert await group_member_count(stack, group) == 1
         finally:
-            _stack("up", "postgres")
+            stack_command("up", "postgres")
 
         async def during_projected() -> bool:
             try:
