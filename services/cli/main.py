@@ -25,6 +25,7 @@ app = typer.Typer(
     help="Clearcut: an event-driven pipeline that removes the background from photos.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
 )
 pipeline.register(app)
 bench.register(app)

@@ -148,11 +148,16 @@ def logs(
     ],
     lines: LinesOption = 50,
     follow: FollowOption = False,
+    json_lines: Annotated[
+        bool, typer.Option("--json", help="Print the log's JSON lines as they are.")
+    ] = False,
 ) -> None:
     """Show a service's log file, `.clearcut/logs/<service>.log`, as `clearcut up` runs it.
 
-    The file rotates by size (CLEARCUT_OTEL_LOG_MAX_BYTES, CLEARCUT_OTEL_LOG_BACKUPS); what a
-    service printed outside its log (a crash before logging started) is in <service>.out."""
+    Each JSON line is shown as `time level logger: message [ids]` (--json keeps the lines as
+    written). The file rotates by size (CLEARCUT_OTEL_LOG_MAX_BYTES, CLEARCUT_OTEL_LOG_BACKUPS);
+    what a service printed outside its log (a crash before logging started) is in
+    <service>.out."""
     settings = CommonSettings()
     if service in COMPONENT_NAMES:
         (component,) = components(settings, [service])
@@ -164,7 +169,7 @@ def logs(
             f"or a component: {', '.join(COMPONENT_NAMES)}"
         )
     (target,) = services(settings, [service])
-    show_log(service, target.log_file, lines, follow)
+    show_log(service, target.log_file, lines, follow, raw=json_lines)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -146,12 +147,48 @@ FollowOption = Annotated[
 ]
 
 
-def show_log(name: str, log: Path, lines: int, follow: bool) -> None:
+_LOG_FIELDS = ("time", "level", "logger", "message", "service", "exc_info", "span_id")
+
+
+def readable_log_line(line: str) -> str:
+    """One line of a service's JSON log as a person reads it: time, level, logger, message,
+    then the ids it carries; `exc_info` (a traceback) on the lines below. A line that is
+    not a JSON object is returned as it is."""
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return line.rstrip("\n")
+    if not isinstance(record, dict) or "message" not in record:
+        return line.rstrip("\n")
+    ids = " ".join(
+        f"{key}={value}"
+        for key, value in record.items()
+        if key not in _LOG_FIELDS and value not in (None, "")
+    )
+    text = (
+        f"{record.get('time', '')} {record.get('level', ''):<7} {record.get('logger', '')}: "
+        f"{record['message']}"
+    )
+    if ids:
+        text += f"  [{ids}]"
+    if record.get("exc_info"):
+        text += "\n" + str(record["exc_info"])
+    return text
+
+
+def show_log(name: str, log: Path, lines: int, follow: bool, *, raw: bool = True) -> None:
+    """`tail` of a log file; with `raw=False` each JSON line is shown readable."""
     if not log.exists():
         raise fail(FileNotFoundError(f"{name} has no log yet ({log})"))
     argv = ["tail", "-n", str(lines), *(["-F"] if follow else []), str(log)]
     with contextlib.suppress(KeyboardInterrupt):
-        raise typer.Exit(subprocess.call(argv))
+        if raw:
+            raise typer.Exit(subprocess.call(argv))
+        with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) as tail:
+            assert tail.stdout is not None
+            for line in tail.stdout:
+                print(readable_log_line(line), flush=True)
+        raise typer.Exit(tail.returncode)
 
 
 @app.command()

@@ -93,7 +93,9 @@ def _pattern(allowed: tuple[str, ...]) -> Callable[[str], str]:
 
 
 def submit(
-    photos: Annotated[list[Path], typer.Argument(help="Image files, or folders of images.")],
+    photos: Annotated[
+        list[Path], typer.Argument(help="Image files, or folders of images.", metavar="PHOTO")
+    ],
     wait: Annotated[
         bool,
         typer.Option(
@@ -312,7 +314,10 @@ def _summarise(results: list[Tracked], options: SubmitOptions, *, skipped: int) 
 
 def fetch(
     image_ids: Annotated[
-        list[str], typer.Argument(help="Full image ids, as `clearcut submit` prints them.")
+        list[str],
+        typer.Argument(
+            help="Full image ids, as `clearcut submit` prints them.", metavar="IMAGE_ID"
+        ),
     ],
     out: Annotated[
         Path, typer.Option("--out", help="Folder to save the results in.", metavar="DIR")
