@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from schemas import ProcessingCompleted, ProcessingFailed
+from schemas.progress import TASK_STATUS
 from services.notifier.domain.links import Links
 from services.notifier.domain.notice import Notice
 from services.notifier.domain.progress import (
@@ -59,7 +60,7 @@ class ImageSnapshot:
 
     @property
     def progress(self) -> Progress:
-        return Progress(self.status, self.attempt)
+        return Progress(TASK_STATUS[self.status], self.attempt)
 
     def to_json(self, links: Links) -> dict[str, Any]:
         """The image as it appears in a ``snapshot`` message."""
