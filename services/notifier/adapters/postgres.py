@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import asyncpg
 
+from services.common.postgres import TRANSIENT_POSTGRES_ERRORS
 from services.common.settings import PostgresSettings
 
-# Errors meaning the database could not answer now (down, restarting, overloaded).
-UNAVAILABLE_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    OSError,
-    asyncio.TimeoutError,
-)
+# The database could not answer now (down, restarting, overloaded); other errors are bugs.
+UNAVAILABLE_ERRORS = TRANSIENT_POSTGRES_ERRORS
 
 
 async def create_pool(settings: PostgresSettings, max_size: int) -> asyncpg.Pool:

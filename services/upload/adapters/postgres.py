@@ -8,19 +8,9 @@ from contextlib import contextmanager
 
 import asyncpg
 
+from services.common.postgres import TRANSIENT_POSTGRES_ERRORS
 from services.common.settings import PostgresSettings
 from services.upload.adapters.errors import Unavailable
-
-# Errors after which the same statement may succeed later.
-TRANSIENT = (
-    OSError,
-    TimeoutError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.OperatorInterventionError,
-    asyncpg.exceptions.InsufficientResourcesError,
-    asyncpg.exceptions.TransactionRollbackError,
-)
 
 
 @contextmanager
@@ -28,7 +18,7 @@ def postgres_errors() -> Iterator[None]:
     """Translate transient driver errors into `Unavailable`; anything else is a bug."""
     try:
         yield
-    except TRANSIENT as exc:
+    except TRANSIENT_POSTGRES_ERRORS as exc:
         raise Unavailable("postgres", f"{type(exc).__name__}: {exc}") from exc
 
 
