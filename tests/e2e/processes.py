@@ -1,5 +1,6 @@
 """The services as real processes (`python -m services.cli.main <service>`), each on a port
-of its own and on the topics of one test module's prefix, with its output in a log file."""
+of its own and on the topics of one test module's prefix, with its output in a log file.
+`Services` is the four of them for one module; `running()` starts, awaits and stops them."""
 
 from __future__ import annotations
 
@@ -11,11 +12,15 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from services.common.settings import REPO_ROOT
+from services.common.kafka.admin import create_topics, project_topics
+from services.common.settings import REPO_ROOT, CommonSettings, TopicNames
 
 
 def free_port() -> int:
@@ -77,3 +82,108 @@ class ServiceProcess:
             return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+
+SERVICE_ORDER = ("upload", "projector", "processor", "notifier")
+
+
+@dataclass
+class Services:
+    """upload, projector, processor and notifier of one test module: free ports, topics of
+    the module's own prefix, consumer groups of their own, logs in one folder."""
+
+    unique: str
+    topics: TopicNames
+    logs: Path
+    upload_port: int
+    notifier_port: int
+    processor_port: int
+    processes: dict[str, ServiceProcess]
+
+    @property
+    def api(self) -> str:
+        return f"http://127.0.0.1:{self.upload_port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.notifier_port}/v1/ws"
+
+    @property
+    def processor_group(self) -> str:
+        return self.processes["processor"].env["CLEARCUT_PROCESSOR_APP_ID"]
+
+    def __getitem__(self, name: str) -> ServiceProcess:
+        return self.processes[name]
+
+    def replace(self, name: str) -> ServiceProcess:
+        """A new, not yet started process of the same service with the same settings, in
+        place of the old one (which the caller has stopped): `running()` stops this one."""
+        old = self.processes[name]
+        self.processes[name] = ServiceProcess(name, self.logs, old.env, old.ready_url)
+        return self.processes[name]
+
+
+async def services_for(
+    stack: CommonSettings,
+    module: str,
+    logs: Path,
+    *,
+    upload: dict[str, str] | None = None,
+    projector: dict[str, str] | None = None,
+    processor: dict[str, str] | None = None,
+    notifier: dict[str, str] | None = None,
+) -> Services:
+    """The four services for `module`, on topics `test.e2e.<module>.<random>.` created here;
+    each dict adds settings (environment variables) to that service's defaults."""
+    unique = uuid.uuid4().hex[:10]
+    topics = TopicNames(prefix=f"test.e2e.{module}.{unique}.", partitions=1)
+    await create_topics(stack.kafka, project_topics(topics))
+    ports = {name: free_port() for name in ("upload", "notifier", "processor")}
+    env = {"CLEARCUT_TOPIC_PREFIX": topics.prefix}
+    settings = {
+        "upload": {"CLEARCUT_UPLOAD_PORT": str(ports["upload"]), **(upload or {})},
+        "projector": {
+            "CLEARCUT_UPLOAD_PROJECTOR_GROUP": f"tests-projector-{unique}",
+            "CLEARCUT_UPLOAD_PROJECTOR_METRICS_PORT": "0",
+            **(projector or {}),
+        },
+        "processor": {
+            "CLEARCUT_PROCESSOR_APP_ID": f"tests-processor-{unique}",
+            "CLEARCUT_PROCESSOR_WEB_PORT": str(ports["processor"]),
+            "CLEARCUT_PROCESSOR_WARMUP_RUNS": "1",
+            **(processor or {}),
+        },
+        "notifier": {
+            "CLEARCUT_NOTIFIER_PORT": str(ports["notifier"]),
+            "CLEARCUT_NOTIFIER_UPLOAD_PUBLIC_URL": f"http://127.0.0.1:{ports['upload']}",
+            **(notifier or {}),
+        },
+    }
+    ready = {
+        "upload": f"http://127.0.0.1:{ports['upload']}/readyz",
+        "projector": None,
+        "processor": f"http://127.0.0.1:{ports['processor']}/readyz",
+        "notifier": f"http://127.0.0.1:{ports['notifier']}/readyz",
+    }
+    processes = {
+        name: ServiceProcess(name, logs, env | settings[name], ready[name])
+        for name in SERVICE_ORDER
+    }
+    return Services(
+        unique, topics, logs, ports["upload"], ports["notifier"], ports["processor"], processes
+    )
+
+
+@contextlib.asynccontextmanager
+async def running(services: Services) -> AsyncIterator[Services]:
+    """Start every service, wait until each is ready, and stop them all afterwards (the
+    processes current then, so one replaced during the tests is the one stopped)."""
+    try:
+        for process in services.processes.values():
+            process.start()
+        for process in services.processes.values():
+            await process.wait_ready()
+        yield services
+    finally:
+        for process in services.processes.values():
+            process.stop()

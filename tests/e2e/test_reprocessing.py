@@ -17,7 +17,6 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,12 +27,11 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from schemas import ProcessingStarted, utc_now
 from services.common.auth import create_key
-from services.common.kafka.admin import create_topics, project_topics
 from services.common.kafka.offsets import describe_group
-from services.common.settings import CommonSettings, TopicNames
+from services.common.settings import CommonSettings
 from services.upload.adapters.postgres import connect as pg_connect
 from services.upload.domain.reprocess import reprocess_ids
-from tests.e2e.processes import ServiceProcess, free_port
+from tests.e2e.processes import ServiceProcess, Services, running, services_for
 from tests.integration.conftest import poll_until
 from tests.integration.upload.observe import events_of
 
@@ -50,8 +48,7 @@ class Deployment:
     owner: str
     key: str
     group: str
-    processor: ServiceProcess
-    log_dir: Path
+    services: Services
 
     @property
     def headers(self) -> dict[str, str]:
@@ -71,10 +68,12 @@ class Deployment:
             check=False,
         )
 
+    @property
+    def processor(self) -> ServiceProcess:
+        return self.services["processor"]
+
     def new_processor(self) -> ServiceProcess:
-        old = self.processor
-        self.processor = ServiceProcess("processor", self.log_dir, old.env, old.ready_url)
-        return self.processor
+        return self.services.replace("processor")
 
 
 def photo() -> bytes:
@@ -100,73 +99,28 @@ async def deployment(
         check=False,
     )
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
-    unique = uuid.uuid4().hex[:10]
-    topics = TopicNames(prefix=f"test.e2e.reprocess.{unique}.", partitions=1)
-    await create_topics(stack.kafka, project_topics(topics))
-    owner = f"reprocess-{unique}"
+    services = await services_for(
+        stack,
+        "reprocess",
+        tmp_path_factory.mktemp("reprocessing"),
+        processor={"CLEARCUT_PROCESSOR_SESSION_TIMEOUT_S": "6"},
+    )
+    owner = f"reprocess-{services.unique}"
     conn = await pg_connect(stack.postgres)
     try:
         key = await create_key(conn, owner)
     finally:
         await conn.close()
-    logs = tmp_path_factory.mktemp("reprocessing")
-    env = {"CLEARCUT_TOPIC_PREFIX": topics.prefix}
-    upload_port, notifier_port, processor_port = free_port(), free_port(), free_port()
-    group = f"tests-processor-{unique}"
-    processor = ServiceProcess(
-        "processor",
-        logs,
-        env
-        | {
-            "CLEARCUT_PROCESSOR_APP_ID": group,
-            "CLEARCUT_PROCESSOR_WEB_PORT": str(processor_port),
-            "CLEARCUT_PROCESSOR_WARMUP_RUNS": "1",
-            "CLEARCUT_PROCESSOR_SESSION_TIMEOUT_S": "6",
-        },
-        f"http://127.0.0.1:{processor_port}/readyz",
-    )
-    services = [
-        ServiceProcess(
-            "upload",
-            logs,
-            env | {"CLEARCUT_UPLOAD_PORT": str(upload_port)},
-            f"http://127.0.0.1:{upload_port}/readyz",
-        ),
-        ServiceProcess(
-            "projector",
-            logs,
-            env
-            | {
-                "CLEARCUT_UPLOAD_PROJECTOR_GROUP": f"tests-projector-{unique}",
-                "CLEARCUT_UPLOAD_PROJECTOR_METRICS_PORT": "0",
-            },
-        ),
-        ServiceProcess(
-            "notifier",
-            logs,
-            env | {"CLEARCUT_NOTIFIER_PORT": str(notifier_port)},
-            f"http://127.0.0.1:{notifier_port}/readyz",
-        ),
-    ]
-    deployment = Deployment(
-        stack.model_copy(update={"topics": topics}),
-        f"http://127.0.0.1:{upload_port}",
-        f"ws://127.0.0.1:{notifier_port}/v1/ws",
-        owner,
-        key,
-        group,
-        processor,
-        logs,
-    )
-    try:
-        for service in [*services, processor]:
-            service.start()
-        for service in [*services, processor]:
-            await service.wait_ready()
-        yield deployment
-    finally:
-        for service in [*services, deployment.processor]:
-            service.stop()
+    async with running(services):
+        yield Deployment(
+            stack.model_copy(update={"topics": services.topics}),
+            services.api,
+            services.ws,
+            owner,
+            key,
+            services.processor_group,
+            services,
+        )
 
 
 async def poll(

@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,10 +23,9 @@ from PIL import Image
 
 from bench.nullmodel import write_null_model
 from services.common.auth import create_key
-from services.common.kafka.admin import create_topics, project_topics
-from services.common.settings import CommonSettings, TopicNames
+from services.common.settings import CommonSettings
 from services.upload.adapters.postgres import connect as pg_connect
-from tests.e2e.processes import ServiceProcess, free_port
+from tests.e2e.processes import ServiceProcess, running, services_for
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -78,73 +76,23 @@ def photo(fmt: str = "JPEG") -> bytes:
 async def deployment(
     stack: CommonSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Deployment]:
-    unique = uuid.uuid4().hex[:10]
-    topics = TopicNames(prefix=f"test.e2e.submit.{unique}.", partitions=1)
-    await create_topics(stack.kafka, project_topics(topics))
-    conn = await pg_connect(stack.postgres)
-    try:
-        key = await create_key(conn, f"submit-{unique}")
-    finally:
-        await conn.close()
-    logs = tmp_path_factory.mktemp("submit")
     null = write_null_model(tmp_path_factory.mktemp("null-model"))
-    env = {"CLEARCUT_TOPIC_PREFIX": topics.prefix}
-    upload_port, notifier_port, processor_port = free_port(), free_port(), free_port()
-    processor = ServiceProcess(
-        "processor",
-        logs,
-        env
-        | {
-            "CLEARCUT_PROCESSOR_APP_ID": f"tests-processor-{unique}",
-            "CLEARCUT_PROCESSOR_WEB_PORT": str(processor_port),
+    services = await services_for(
+        stack,
+        "submit",
+        tmp_path_factory.mktemp("submit"),
+        processor={
             "CLEARCUT_PROCESSOR_REGISTRY_FILE": str(null.registry),
-            "CLEARCUT_PROCESSOR_WARMUP_RUNS": "1",
             "CLEARCUT_PROCESSOR_SESSION_TIMEOUT_S": "30",
         },
-        f"http://127.0.0.1:{processor_port}/readyz",
     )
-    services = [
-        ServiceProcess(
-            "upload",
-            logs,
-            env | {"CLEARCUT_UPLOAD_PORT": str(upload_port)},
-            f"http://127.0.0.1:{upload_port}/readyz",
-        ),
-        ServiceProcess(
-            "projector",
-            logs,
-            env
-            | {
-                "CLEARCUT_UPLOAD_PROJECTOR_GROUP": f"tests-projector-{unique}",
-                "CLEARCUT_UPLOAD_PROJECTOR_METRICS_PORT": "0",
-            },
-        ),
-        ServiceProcess(
-            "notifier",
-            logs,
-            env
-            | {
-                "CLEARCUT_NOTIFIER_PORT": str(notifier_port),
-                "CLEARCUT_NOTIFIER_UPLOAD_PUBLIC_URL": f"http://127.0.0.1:{upload_port}",
-            },
-            f"http://127.0.0.1:{notifier_port}/readyz",
-        ),
-        processor,
-    ]
+    conn = await pg_connect(stack.postgres)
     try:
-        for service in services:
-            service.start()
-        for service in services:
-            await service.wait_ready()
-        yield Deployment(
-            f"http://127.0.0.1:{upload_port}",
-            f"ws://127.0.0.1:{notifier_port}/v1/ws",
-            key,
-            processor,
-        )
+        key = await create_key(conn, f"submit-{services.unique}")
     finally:
-        for service in services:
-            service.stop()
+        await conn.close()
+    async with running(services):
+        yield Deployment(services.api, services.ws, key, services["processor"])
 
 
 def test_same_stems_in_a_folder_get_a_result_each_and_skipped_entries_are_named(

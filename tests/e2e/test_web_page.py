@@ -15,7 +15,6 @@ import json
 import os
 import re
 import time
-import uuid
 import zipfile
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -35,11 +34,10 @@ from playwright.async_api import (
 from skimage import data
 
 from services.common.auth import AuthSettings, create_key
-from services.common.kafka.admin import create_topics, project_topics
-from services.common.settings import CommonSettings, TopicNames
+from services.common.settings import CommonSettings
 from services.devstack.system import TEST_TOOLS
 from services.upload.adapters.postgres import connect as pg_connect
-from tests.e2e.processes import ServiceProcess, free_port
+from tests.e2e.processes import Services, free_port, running, services_for
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.timeout(900)
@@ -95,7 +93,7 @@ class Deployment:
     api: str
     ws_origin: str
     key: str
-    notifier: ServiceProcess
+    services: Services
     shots: Path
     store_gate: Gate
 
@@ -143,78 +141,28 @@ async def deployment(
     stack: CommonSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Deployment]:
     check_chromium()
-    unique = uuid.uuid4().hex[:10]
-    topics = TopicNames(prefix=f"test.e2e.page.{unique}.", partitions=1)
-    await create_topics(stack.kafka, project_topics(topics))
-    conn = await pg_connect(stack.postgres)
-    try:
-        key = await create_key(conn, f"page-{unique}")
-    finally:
-        await conn.close()
-    logs = tmp_path_factory.mktemp("page-services")
     shots = screenshot_dir(tmp_path_factory)
-    env = {"CLEARCUT_TOPIC_PREFIX": topics.prefix}
     gate = Gate(stack.s3.port)
     await gate.open()
-    upload_port, notifier_port, processor_port = free_port(), free_port(), free_port()
-    ws = f"ws://127.0.0.1:{notifier_port}/v1/ws"
-    notifier = ServiceProcess(
-        "notifier",
+    logs = tmp_path_factory.mktemp("page-services")
+    services = await services_for(
+        stack,
+        "page",
         logs,
-        env | {"CLEARCUT_NOTIFIER_PORT": str(notifier_port)},
-        f"http://127.0.0.1:{notifier_port}/readyz",
+        upload={"CLEARCUT_UPLOAD_RETRY_AFTER_SECONDS": "2", "CLEARCUT_S3_PORT": str(gate.port)},
     )
-    services = [
-        ServiceProcess(
-            "upload",
-            logs,
-            env
-            | {
-                "CLEARCUT_UPLOAD_PORT": str(upload_port),
-                "CLEARCUT_UPLOAD_WEBSOCKET_URL": ws,
-                "CLEARCUT_UPLOAD_RETRY_AFTER_SECONDS": "2",
-                "CLEARCUT_S3_PORT": str(gate.port),
-            },
-            f"http://127.0.0.1:{upload_port}/readyz",
-        ),
-        ServiceProcess(
-            "projector",
-            logs,
-            env
-            | {
-                "CLEARCUT_UPLOAD_PROJECTOR_GROUP": f"tests-projector-{unique}",
-                "CLEARCUT_UPLOAD_PROJECTOR_METRICS_PORT": "0",
-            },
-        ),
-        ServiceProcess(
-            "processor",
-            logs,
-            env
-            | {
-                "CLEARCUT_PROCESSOR_APP_ID": f"tests-processor-{unique}",
-                "CLEARCUT_PROCESSOR_WEB_PORT": str(processor_port),
-                "CLEARCUT_PROCESSOR_WARMUP_RUNS": "1",
-            },
-            f"http://127.0.0.1:{processor_port}/readyz",
-        ),
-    ]
-    deployment = Deployment(
-        f"http://127.0.0.1:{upload_port}",
-        f"ws://127.0.0.1:{notifier_port}",
-        key,
-        notifier,
-        shots,
-        gate,
-    )
+    services["upload"].env["CLEARCUT_UPLOAD_WEBSOCKET_URL"] = services.ws
+    conn = await pg_connect(stack.postgres)
     try:
-        for service in [*services, notifier]:
-            service.start()
-        for service in [*services, notifier]:
-            await service.wait_ready()
-        yield deployment
+        key = await create_key(conn, f"page-{services.unique}")
     finally:
-        for service in [*services, deployment.notifier]:
-            service.stop()
+        await conn.close()
+    try:
+        async with running(services):
+            yield Deployment(
+                services.api, f"ws://127.0.0.1:{services.notifier_port}", key, services, shots, gate
+            )
+    finally:
         await gate.close()
     print(f"screenshots in {shots}")
 
@@ -475,7 +423,7 @@ async def test_a_person_removes_backgrounds_in_the_browser(
 
     # The notifier goes away: the page says so, an upload still goes through, and once the
     # notifier is back the page catches up from the snapshot.
-    await asyncio.to_thread(deployment.notifier.stop)
+    await asyncio.to_thread(deployment.services["notifier"].stop)
     await expect(page.locator("#connection")).to_contain_text("Offline", timeout=30_000)
     await page.screenshot(path=shots / "offline.png")
     cat = photo(data.chelsea()[::2, ::2])  # type: ignore[no-untyped-call]
@@ -483,9 +431,7 @@ async def test_a_person_removes_backgrounds_in_the_browser(
     await page.get_by_role("button", name="Remove backgrounds", exact=True).click()
     cat_card = page.locator("#cards .card").nth(4)
     await reach(cat_card, "queued", 30_000)
-    old = deployment.notifier
-    restarted = ServiceProcess("notifier", old.log.parent, old.env, old.ready_url)
-    deployment.notifier = restarted
+    restarted = deployment.services.replace("notifier")
     await asyncio.to_thread(restarted.start)
     await restarted.wait_ready()
     await expect(page.locator("#connection")).to_have_text("Live", timeout=30_000)
