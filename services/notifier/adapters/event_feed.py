@@ -23,6 +23,13 @@ from collections.abc import Awaitable, Callable
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import trace
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception_type,
+    stop_when_event_set,
+    wait_exponential,
+)
 
 from services.common.envelope import ContractError, EventEnvelope, decode
 from services.common.kafka.admin import describe_topics
@@ -34,7 +41,7 @@ from services.notifier.metrics import NotifierMetrics
 logger = logging.getLogger(__name__)
 
 Deliver = Callable[[EventEnvelope], int]
-_RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0)
+_RETRY_FIRST_S, _RETRY_MAX_S = 0.5, 5.0
 
 
 class KafkaEventFeed:
@@ -107,7 +114,7 @@ class KafkaEventFeed:
                 batches = await consumer.getmany(timeout_ms=200)
             except KafkaError as exc:
                 logger.warning("fetching events failed, retrying: %s", exc)
-                await _wait(stop, _RETRY_SECONDS[0])
+                await _wait(stop, _RETRY_FIRST_S)
                 continue
             if batches:
                 await self._hand_over([r for rs in batches.values() for r in rs], deliver)
@@ -197,16 +204,22 @@ class KafkaEventFeed:
     async def _retry(
         self, stop: asyncio.Event, what: str, step: Callable[[], Awaitable[None]]
     ) -> None:
-        attempt = 0
-        while not stop.is_set():
-            try:
-                await step()
-                return
-            except (KafkaError, OSError, LookupError) as exc:
-                delay = _RETRY_SECONDS[min(attempt, len(_RETRY_SECONDS) - 1)]
-                logger.warning("cannot %s yet (%s); retrying in %.1fs", what, exc, delay)
-                attempt += 1
-                await _wait(stop, delay)
+        """Run `step` until it succeeds or `stop` is set, backing off 0.5 s up to 5 s."""
+
+        def log(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            logger.warning("cannot %s yet (%s); retrying in %.1fs", what, exc, delay)
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type((KafkaError, OSError, LookupError)),
+            wait=wait_exponential(multiplier=_RETRY_FIRST_S, max=_RETRY_MAX_S),
+            stop=stop_when_event_set(stop),  # type: ignore[arg-type]  # it only calls is_set()
+            sleep=lambda seconds: _wait(stop, seconds),
+            before_sleep=log,
+            retry_error_callback=lambda _state: None,  # stopped: give up quietly
+        )
+        await retrying(step)
 
 
 def _partitions(counts: dict[str, int]) -> list[TopicPartition]:
