@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from concurrent.futures import Executor
@@ -40,6 +39,14 @@ from typing import TypeVar
 
 import numpy as np
 from opentelemetry import trace
+from tenacity import (
+    AsyncRetrying,
+    RetryCallState,
+    retry_if_exception,
+    stop_after_delay,
+    stop_never,
+    wait_exponential_jitter,
+)
 
 from schemas.events import ImageUploaded, utc_now
 from schemas.values import FailureReason, ResultKind, ResultObject
@@ -276,33 +283,34 @@ class Flow:
         self, step: Callable[[], Awaitable[T]], key: str, deadline_s: float | None = None
     ) -> T:
         """Repeat ``step`` while what it needs is unavailable (a broker, store or model source
-        outage), with capped exponential backoff; after ``deadline_s`` the failure is raised.
-        Meanwhile ``key`` counts as waiting on a dependency."""
-        deadline = None if deadline_s is None else time.monotonic() + deadline_s
-        delay = self.limits.retry_initial_s
+        outage), with capped exponential backoff and jitter; after ``deadline_s`` the failure
+        is raised. Meanwhile ``key`` counts as waiting on a dependency."""
+
+        def waiting(state: RetryCallState) -> None:
+            # From the first failed try until `_recovered`, `key` waits on a dependency.
+            self.waiting_since.setdefault(key, time.monotonic())
+            self._metrics.waiting.set(len(self.waiting_since))
+            exc = state.outcome.exception() if state.outcome else None
+            delay = state.next_action.sleep if state.next_action else 0.0
+            logger.warning(
+                "%s: a dependency is unavailable, retrying in %.1f s: %s", key, delay, exc
+            )
+
+        retrying = AsyncRetrying(
+            retry=retry_if_exception(lambda exc: bool(getattr(exc, "retriable", False))),
+            wait=wait_exponential_jitter(
+                initial=self.limits.retry_initial_s,
+                max=self.limits.retry_max_s,
+                jitter=self.limits.retry_initial_s / 4,
+            ),
+            stop=stop_never if deadline_s is None else stop_after_delay(deadline_s),
+            before_sleep=waiting,
+            reraise=True,
+        )
         try:
-            while True:
-                try:
-                    return await step()
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    if not getattr(exc, "retriable", False):
-                        raise
-                    if deadline is not None and time.monotonic() >= deadline:
-                        raise
-                    await self._wait_out(key, delay, exc)
-                    delay = min(delay * 2, self.limits.retry_max_s)
+            return await retrying(step)
         finally:
             self._recovered(key)
-
-    async def _wait_out(self, key: str, delay: float, exc: BaseException) -> None:
-        """Sleep before the next try; ``key`` counts as waiting on a dependency from its first
-        failed try until ``_recovered``."""
-        self.waiting_since.setdefault(key, time.monotonic())
-        self._metrics.waiting.set(len(self.waiting_since))
-        logger.warning("%s: a dependency is unavailable, retrying in %.1f s: %s", key, delay, exc)
-        await asyncio.sleep(delay * random.uniform(0.8, 1.2))
 
     def _recovered(self, key: str) -> None:
         if self.waiting_since.pop(key, None) is not None:
