@@ -24,7 +24,7 @@ from bench.client import BenchError
 from services.common.auth import create_key, hash_key
 from services.common.kafka.offsets import GroupOffsets, describe_group
 from services.common.settings import CommonSettings
-from services.devstack.pipeline import ServiceProcess, services
+from services.run.processes import ServiceProcess, services
 from services.devstack.process import ManagedProcess, StackError
 from services.devstack.stack import components
 

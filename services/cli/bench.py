@@ -1,7 +1,8 @@
 """``clearcut bench SCENARIO``: the benchmark suite against the pipeline of ``clearcut up``.
 
 The suite lives in the ``bench`` package at the repository root (a development tool, not
-part of the services); it is imported only when the command runs.
+part of the services nor of the wheel); it is imported only when the command runs, and only
+an editable install from the repository can import it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,17 +25,21 @@ SCENARIO_HELP = (
 
 
 def _import_bench(module: str) -> Any:
-    """``bench.<module>``; from a source checkout the package sits beside ``services``."""
+    """``bench.<module>``: the suite is the checkout's top-level ``bench`` package, importable
+    where the project is installed editable from its repository (``pip install -e .`` puts the
+    repository root on the path); a wheel does not carry it."""
     try:
         return importlib.import_module(f"bench.{module}")
     except ModuleNotFoundError as exc:
         if exc.name not in ("bench", f"bench.{module}"):
             raise
-        root = Path(__file__).resolve().parents[2]
-        if not (root / "bench" / "__init__.py").exists():
-            raise
-        sys.path.insert(0, str(root))
-        return importlib.import_module(f"bench.{module}")
+        console.print(
+            "[bold red]error:[/] the benchmark suite (the `bench` package of the repository) "
+            "is not importable here; it is not part of the installed package. Install the "
+            "project editable from a checkout (`pip install -e '.[dev]'`, as `make up` does) "
+            "and run `clearcut bench` from that environment."
+        )
+        raise typer.Exit(2) from exc
 
 
 def bench(

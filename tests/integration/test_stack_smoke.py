@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from services.common.kafka.admin import admin_client
 from services.common.settings import CommonSettings
-from services.devstack import model
+from services.run import model
 from services.processor.models.cache import sha256_of
 
 
