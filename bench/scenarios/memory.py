@@ -23,11 +23,23 @@ from bench.burst_run import burst
 from bench.photos import coffee_1024x768, jpeg
 from bench.results import Metric, Plot, ScenarioResult, Series, Table, Target
 from bench.scenarios.context import Context
+from bench.stats import median
 
 TITLE = "Memory: the processor's resident memory during a burst of 24-megapixel photos"
 SIZE = (6000, 4000)
 BYTES_PER_PIXEL = 25
 MB = 1024 * 1024
+STAGES = (
+    "queue_wait_ms",
+    "download_ms",
+    "decode_ms",
+    "preprocess_ms",
+    "inference_ms",
+    "postprocess_ms",
+    "encode_ms",
+    "upload_ms",
+    "total_ms",
+)
 
 
 def run(ctx: Context, n: int) -> ScenarioResult:
@@ -101,7 +113,16 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
                     ],
                     ["burst wall time", f"{outcome.throughput.seconds:.1f} s"],
                 ],
-            )
+            ),
+            Table(
+                "The processor's timing breakdown of the 24-megapixel photos (ms)",
+                ["stage", "median", "max"],
+                [
+                    [stage, median(values), max(values)]
+                    for stage in STAGES
+                    if (values := [float(o.timings[stage]) for o in outcome.outcomes])
+                ],
+            ),
         ],
         plots=[
             Plot(

@@ -20,7 +20,8 @@ console = Console(soft_wrap=True, highlight=False)
 
 SCENARIO_HELP = (
     "overhead, parity, ceiling, burst, memory, ingest, fanout, peer, scale, or all (every one, "
-    "in that order); or quality (offline: masks, halos, edges, saliency metrics)."
+    "in that order); or, offline: png (PNG encoders at 24 MP) or quality (masks, halos, edges, "
+    "saliency metrics)."
 )
 
 
@@ -87,7 +88,8 @@ def bench(
     """Run a benchmark scenario against the running pipeline (started if needed).
 
     Writes <scenario>.json, .md and .png under bench/results/ and a README.md there that
-    sums up the latest result of every scenario, with the machine's load during each.
+    sums up the latest result of every scenario, with the machine's load during each. The
+    offline scenarios (png, quality) run in this process and need no pipeline.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if scenario == "quality":
@@ -131,7 +133,7 @@ def _quality(dataset: Path | None, models: str | None, rembg: bool, out: Path | 
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--dataset") from exc
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    out_dir = out or Path(__file__).resolve().parents[2] / "bench" / "results"
+    out_dir = out or _import_bench("runner").RunOptions().out_dir
     text = quality.run(names, dataset, out_dir, lambda line: console.print(line), rembg=rembg)
     console.print(text)
     console.print(f"written: {out_dir / 'quality.md'}, {out_dir / 'quality.json'}")

@@ -22,6 +22,8 @@ def test_all_runs_every_scenario_in_order() -> None:
         "scale",
     ]
     assert chosen("burst") == ["burst"]
+    assert chosen("png") == ["png"] and SCENARIOS["png"].offline  # offline: not part of all
+    assert [name for name, s in SCENARIOS.items() if not s.offline] == ORDER
     with pytest.raises(UnknownScenario, match="choose one of overhead"):
         chosen("speed")
 
