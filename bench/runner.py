@@ -37,9 +37,7 @@ def chosen(name: str) -> list[str]:
     if name == "all":
         return list(ORDER)
     if name not in SCENARIOS:
-        raise UnknownScenario(
-            f"no scenario {name!r}; choose one of {', '.join(SCENARIOS)} or all"
-        )
+        raise UnknownScenario(f"no scenario {name!r}; choose one of {', '.join(SCENARIOS)} or all")
     return [name]
 
 

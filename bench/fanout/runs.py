@@ -27,7 +27,6 @@ class Connected:
     clients: int
     ready: int
     failures: int
-    failure_example: str
     connect_seconds: float
     rss_before_kib: int
     rss_with_kib: int
@@ -104,7 +103,6 @@ def measure_latency(
             clients,
             ready,
             failures,
-            examples[0] if examples else "",
             time.monotonic() - started,
             before,
             notifier.rss_kib(),

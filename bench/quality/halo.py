@@ -13,7 +13,7 @@ import contextlib
 import importlib
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -94,6 +94,3 @@ class RembgCutter:
                 Image.fromarray(rgb), session=self._session, decontaminate=decontaminate
             )
         return np.asarray(out.convert("RGBA")), time.perf_counter() - started
-
-
-Cutter = Callable[[np.ndarray], np.ndarray]
