@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from bench.burst_run import burst
+from bench.conditions import resident_kib
 from bench.photos import coffee_1024x768, jpeg
 from bench.results import Metric, Plot, ScenarioResult, Series, Table, Target
 from bench.scenarios.context import Context
@@ -47,10 +47,7 @@ def run(ctx: Context, n: int) -> ScenarioResult:
 
 
 def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return resident_kib(pid) / 1024
 
 
 async def _sample(pid: int, into: list[tuple[float, float]], started: float) -> None:
