@@ -24,22 +24,13 @@ from bench.photos import coffee_1024x768, jpeg
 from bench.results import Metric, Plot, ScenarioResult, Series, Table, Target
 from bench.scenarios.context import Context
 from bench.stats import median
+from schemas.values import Timings
 
 TITLE = "Memory: the processor's resident memory during a burst of 24-megapixel photos"
 SIZE = (6000, 4000)
 BYTES_PER_PIXEL = 25
 MB = 1024 * 1024
-STAGES = (
-    "queue_wait_ms",
-    "download_ms",
-    "decode_ms",
-    "preprocess_ms",
-    "inference_ms",
-    "postprocess_ms",
-    "encode_ms",
-    "upload_ms",
-    "total_ms",
-)
+STAGES = tuple(Timings.model_fields)  # the Completed event's timing breakdown
 
 
 def run(ctx: Context, n: int) -> ScenarioResult:
