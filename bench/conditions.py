@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import socket
 import subprocess
 import threading
 import time
@@ -152,6 +153,22 @@ def read_processes() -> dict[int, ProcessSample]:
 
 def load_average() -> float:
     return float((PROC / "loadavg").read_text().split()[0])
+
+
+def resident_kib(pid: int) -> int:
+    """A process's resident memory now (``VmRSS``), in KiB."""
+    for line in (PROC / str(pid) / "status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"process {pid} reports no VmRSS")
+
+
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
 
 
 class LoadSampler:

@@ -154,7 +154,7 @@ def torch_memory() -> tuple[Callable[[], None], Callable[[], float | None]]:
 
     def peak() -> float:
         torch.cuda.synchronize()
-        return round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        return round(float(torch.cuda.max_memory_allocated()) / 2**20, 1)
 
     return reset, peak
 

@@ -58,22 +58,34 @@ class TimedRun:
         return getattr(self._inner, name)
 
 
+def new_session(name: str, model_path: Path) -> Any:
+    """rembg's session ``name`` on our model file: ``REMBG_HOME`` at the file's folder while
+    it is created, downloads refused."""
+    rembg = importlib.import_module("rembg")
+    saved = os.environ.get("REMBG_HOME")
+    os.environ["REMBG_HOME"] = str(model_path.parent)
+    try:
+        with no_downloads():
+            return rembg.new_session(name, model_path=str(model_path))
+    finally:
+        if saved is None:
+            os.environ.pop("REMBG_HOME", None)
+        else:
+            os.environ["REMBG_HOME"] = saved
+
+
+def rembg_version() -> str:
+    version: str = importlib.import_module("importlib.metadata").version("rembg")
+    return version
+
+
 class Rembg:
     """``remove(bytes) -> PNG bytes`` with rembg, timed as a whole and its inference alone."""
 
     def __init__(self, model_path: Path) -> None:
-        rembg = importlib.import_module("rembg")
-        self.version = importlib.import_module("importlib.metadata").version("rembg")
-        self._remove = rembg.remove
-        saved = os.environ.get("REMBG_HOME")
-        os.environ["REMBG_HOME"] = str(model_path.parent)
-        try:
-            session = rembg.new_session("dis_custom", model_path=str(model_path))
-        finally:
-            if saved is None:
-                os.environ.pop("REMBG_HOME", None)
-            else:
-                os.environ["REMBG_HOME"] = saved
+        self.version = rembg_version()
+        self._remove = importlib.import_module("rembg").remove
+        session = new_session("dis_custom", model_path)
         self._timer = TimedRun(session.inner_session)
         session.inner_session = self._timer
         self._session = session

@@ -24,9 +24,9 @@ from bench.client import BenchError
 from services.common.auth import create_key, hash_key
 from services.common.kafka.offsets import GroupOffsets, describe_group
 from services.common.settings import CommonSettings
-from services.devstack.pipeline import ServiceProcess, services
 from services.devstack.process import ManagedProcess, StackError
 from services.devstack.stack import components
+from services.run.processes import ServiceProcess, services
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_OWNER = "bench"

@@ -37,7 +37,7 @@ def chosen(name: str) -> list[str]:
     if name == "all":
         return list(ORDER)
     if name not in SCENARIOS:
-        raise UnknownScenario(f"no scenario {name!r}; choose one of {', '.join(ORDER)} or all")
+        raise UnknownScenario(f"no scenario {name!r}; choose one of {', '.join(SCENARIOS)} or all")
     return [name]
 
 
@@ -64,8 +64,10 @@ def run(name: str, options: RunOptions, say: Callable[[str], None]) -> list[Scen
     from services.common.settings import CommonSettings
 
     names = chosen(name)
+    online = not all(SCENARIOS[n].offline for n in names)
     pipeline = Pipeline(CommonSettings(), say)
-    pipeline.ensure_up()
+    if online:
+        pipeline.ensure_up()
     machine = describe_machine(REPO)
     results = []
     began = time.monotonic()
@@ -93,7 +95,8 @@ def run(name: str, options: RunOptions, say: Callable[[str], None]) -> list[Scen
                 )
             finally:
                 try:
-                    pipeline.ensure_up()  # a scenario that stopped a service puts it back
+                    if online:
+                        pipeline.ensure_up()  # a scenario that stopped a service puts it back
                 except BenchError as exc:
                     lost = str(exc)
         result.command = command_of(scenario_name, options, n, within_all=len(names) > 1)
@@ -106,6 +109,6 @@ def run(name: str, options: RunOptions, say: Callable[[str], None]) -> list[Scen
         if lost:
             say(f"the pipeline cannot be brought back up, stopping here: {lost}")
             break
-    summary = write_summary(options.out_dir, ORDER)
+    summary = write_summary(options.out_dir, list(SCENARIOS))
     say(f"wrote {summary} ({time.monotonic() - began:.0f} s in all)")
     return results

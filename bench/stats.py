@@ -7,23 +7,18 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
+import numpy as np
+
 
 def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) with linear interpolation between closest ranks.
-
-    The same definition as numpy's default: for n values the rank is ``q/100 * (n-1)``;
-    so with 20 samples p99 lies between the largest two, never beyond the largest.
-    """
+    """The ``q``-th percentile (0-100): numpy's, linear interpolation between closest ranks
+    (for n values the rank is ``q/100 * (n-1)``, so with 20 samples p99 lies between the
+    largest two, never beyond the largest)."""
     if not values:
         raise ValueError("percentile of no values")
     if not 0.0 <= q <= 100.0:
         raise ValueError(f"percentile {q} is outside 0-100")
-    ordered = sorted(values)
-    rank = q / 100.0 * (len(ordered) - 1)
-    low = math.floor(rank)
-    high = min(low + 1, len(ordered) - 1)
-    weight = rank - low
-    return ordered[low] + (ordered[high] - ordered[low]) * weight
+    return float(np.percentile(values, q))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from bench.results import Metric, ScenarioResult, Target
 
 logger = logging.getLogger(__name__)
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SUMMARY = "README.md"
 
 

@@ -20,8 +20,6 @@ from schemas.events import (
     ProcessingStarted,
 )
 
-CE_TYPE_PREFIX = "io.clearcut."
-
 
 @dataclass(frozen=True, slots=True)
 class EventSpec:

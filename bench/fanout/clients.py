@@ -84,9 +84,9 @@ async def _worker(url: str, clients: list[tuple[str, str]], pipe: Connection) ->
             failed.append(f"closed by the server: {ws.close_code}")
 
     def serve() -> None:
-        """Answer "count" with the deliveries so far, until "stop"."""
+        """Answer "count" with the deliveries and failures so far, until "stop"."""
         while pipe.recv() != "stop":
-            pipe.send({"count": len(delays)})
+            pipe.send({"count": len(delays), "failures": len(failed)})
 
     tasks = [asyncio.create_task(one(key, sub)) for key, sub in clients]
     check_settled()  # nothing to wait for when this worker got no clients
@@ -163,6 +163,12 @@ class Workers:
         for pipe in self.pipes:
             pipe.send("count")
         return sum(int(pipe.recv()["count"]) for pipe in self.pipes)
+
+    def failures(self) -> int:
+        """Clients that failed or were closed by the server so far."""
+        for pipe in self.pipes:
+            pipe.send("count")
+        return sum(int(pipe.recv()["failures"]) for pipe in self.pipes)
 
     def stop(self) -> tuple[list[float], int]:
         for pipe in self.pipes:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,7 +12,8 @@ from pathlib import Path
 
 import httpx
 
-REPO = Path(__file__).resolve().parents[2]
+from bench.conditions import free_port, resident_kib
+from bench.pipeline import REPO
 
 
 @dataclass
@@ -30,10 +30,7 @@ class NotifierProcess:
         return f"ws://127.0.0.1:{self.port}/v1/ws"
 
     def rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-        raise RuntimeError("no VmRSS")
+        return resident_kib(self.process.pid)
 
     def cpu_seconds(self) -> float:
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -56,9 +53,7 @@ class NotifierProcess:
 
 
 def start_notifier(prefix: str, log: Path) -> NotifierProcess:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = int(s.getsockname()[1])
+    port = free_port()
     env = dict(os.environ)
     env.update(
         CLEARCUT_TOPIC_PREFIX=prefix,

@@ -1,7 +1,6 @@
-"""The two fan-out measurements: idle connections held, and event-to-client delay.
+"""The fan-out measurement: subscribers held idle, then the event-to-client delay.
 
-Both return plain results; ``bench.scenarios.fanout`` and ``bench/notifier_fanout.py``
-present them.
+It returns plain results; ``bench.scenarios.fanout`` presents them.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench.fanout.clients import start_baseline, start_workers
-from bench.fanout.notifier import histogram_quantile, metric, start_notifier
+from bench.fanout.clients import Workers, start_baseline, start_workers
+from bench.fanout.notifier import NotifierProcess, histogram_quantile, metric, start_notifier
 from bench.fanout.setup import clean_up, make_owners, make_topics, produce
 from services.common.settings import CommonSettings, TopicNames
 
@@ -28,7 +27,6 @@ class Connected:
     clients: int
     ready: int
     failures: int
-    failure_example: str
     connect_seconds: float
     rss_before_kib: int
     rss_with_kib: int
@@ -38,14 +36,15 @@ class Connected:
         return (self.rss_with_kib - self.rss_before_kib) / max(self.ready, 1)
 
 
-@dataclass
-class IdleResult:
-    connected: Connected
-    held: float
-    hold_seconds: float
+@dataclass(frozen=True)
+class Held:
+    """The subscribers held idle (heartbeats only) before any event: what the notifier's
+    ``notifier_connections`` gauge says at the start and the end, and its CPU meanwhile."""
+
+    seconds: float
+    connections_at_start: float
+    connections_at_end: float
     cpu_percent: float
-    still_held: float
-    rss_end_kib: int
     dropped: int
 
 
@@ -64,59 +63,13 @@ class LatencyResult:
     rss_end_kib: int
     histogram_p50_s: float | None
     histogram_p99_s: float | None
+    held: Held | None = None
     delays_ms: list[float] = field(default_factory=list)
     kafka_delays_ms: list[float] = field(default_factory=list)
 
 
 def _tag() -> str:
     return uuid.uuid4().hex[:8]
-
-
-def measure_idle(
-    settings: CommonSettings,
-    *,
-    connections: int,
-    owners: int,
-    hold: float,
-    subscribe: bool,
-    processes: int,
-    log_dir: Path,
-    say: Callable[[str], None],
-) -> IdleResult:
-    tag = _tag()
-    topics = TopicNames(prefix=f"bench.{tag}.", partitions=3)
-    asyncio.run(make_topics(settings, topics))
-    keys = asyncio.run(make_owners(settings, owners, tag))
-    notifier = start_notifier(topics.prefix, log_dir / f"bench-notifier-{tag}.log")
-    try:
-        time.sleep(2)
-        before = notifier.rss_kib()
-        message = SUBSCRIBE_ALL if subscribe else ""
-        clients = [(keys[n % len(keys)][1], message) for n in range(connections)]
-        started = time.monotonic()
-        workers = start_workers(notifier.ws_url, clients, processes)
-        ready, failures, examples = workers.wait_ready()
-        connected = Connected(
-            connections,
-            ready,
-            failures,
-            examples[0] if examples else "",
-            time.monotonic() - started,
-            before,
-            notifier.rss_kib(),
-        )
-        say(f"  {ready} of {connections} connected in {connected.connect_seconds:.1f} s")
-        held = metric(notifier.metrics(), "notifier_connections")
-        cpu_before = notifier.cpu_seconds()
-        time.sleep(hold)
-        cpu = notifier.cpu_seconds() - cpu_before
-        still = metric(notifier.metrics(), "notifier_connections")
-        rss_end = notifier.rss_kib()
-        _, lost = workers.stop()
-        return IdleResult(connected, held, hold, 100 * cpu / hold, still, rss_end, lost - failures)
-    finally:
-        notifier.stop()
-        asyncio.run(clean_up(settings, tag, topics))
 
 
 def measure_latency(
@@ -129,9 +82,11 @@ def measure_latency(
     processes: int,
     log_dir: Path,
     say: Callable[[str], None],
+    hold: float = 0.0,
 ) -> LatencyResult:
     """``clients`` subscribed to all of their owner's images; ``per-owner``: each its own
-    owner, so an event reaches one client; ``broadcast``: one owner, so it reaches all."""
+    owner, so an event reaches one client; ``broadcast``: one owner, so it reaches all.
+    With ``hold`` the subscribers are first held idle that many seconds (see ``Held``)."""
     tag = _tag()
     topics = TopicNames(prefix=f"bench.{tag}.", partitions=3)
     asyncio.run(make_topics(settings, topics))
@@ -148,7 +103,6 @@ def measure_latency(
             clients,
             ready,
             failures,
-            examples[0] if examples else "",
             time.monotonic() - started,
             before,
             notifier.rss_kib(),
@@ -158,6 +112,7 @@ def measure_latency(
             f"({failures} failed{': ' + examples[0] if examples else ''}); "
             f"notifier RSS {connected.rss_with_kib / 1024:.0f} MiB"
         )
+        held = _hold(notifier, workers, hold, failures) if hold > 0 else None
         baseline = start_baseline(topics.prefix)
         baseline.wait_ready()
         names = [name for name, _ in owners]
@@ -196,9 +151,19 @@ def measure_latency(
             rss_end_kib=rss_end,
             histogram_p50_s=histogram_quantile(text, "notifier_event_to_send_seconds", 0.5),
             histogram_p99_s=histogram_quantile(text, "notifier_event_to_send_seconds", 0.99),
+            held=held,
             delays_ms=[d * 1000 for d in delays],
             kafka_delays_ms=[d * 1000 for d in kafka_delays],
         )
     finally:
         notifier.stop()
         asyncio.run(clean_up(settings, tag, topics))
+
+
+def _hold(notifier: NotifierProcess, workers: Workers, seconds: float, failures: int) -> Held:
+    at_start = metric(notifier.metrics(), "notifier_connections")
+    cpu_before = notifier.cpu_seconds()
+    time.sleep(seconds)
+    cpu = notifier.cpu_seconds() - cpu_before
+    at_end = metric(notifier.metrics(), "notifier_connections")
+    return Held(seconds, at_start, at_end, 100 * cpu / seconds, workers.failures() - failures)

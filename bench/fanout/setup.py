@@ -7,18 +7,17 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
+from bench.pipeline import REPO
 from schemas import ProcessingStarted
 from services.common.auth import generate_key, hash_key
 from services.common.kafka.admin import admin_client, create_topics, project_topics
 from services.common.kafka.producer import EventPublisher, create_producer
 from services.common.settings import CommonSettings, TopicNames
 
-REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = json.loads((REPO / "schemas" / "examples" / "ProcessingStarted.json").read_text())
 
 

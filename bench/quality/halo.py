@@ -9,11 +9,8 @@ channel's difference). A cut-out that keeps the green wall has a large positive 
 
 from __future__ import annotations
 
-import contextlib
 import importlib
-import os
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from bench.peer_rembg import no_downloads
+from bench.peer_rembg import new_session, no_downloads, rembg_version
 
 GREEN = np.array([0.0, 255.0, 0.0])
 PHOTOS = ("astronaut", "coffee", "chelsea", "rocket")
@@ -63,29 +60,13 @@ def score(cut: np.ndarray, truth: np.ndarray) -> HaloScore:
     )
 
 
-@contextlib.contextmanager
-def _rembg_home(folder: Path) -> Iterator[None]:
-    saved = os.environ.get("REMBG_HOME")
-    os.environ["REMBG_HOME"] = str(folder)
-    try:
-        yield
-    finally:
-        if saved is None:
-            os.environ.pop("REMBG_HOME", None)
-        else:
-            os.environ["REMBG_HOME"] = saved
-
-
 class RembgCutter:
     """rembg ``remove()`` on a registered model file, with no download possible."""
 
     def __init__(self, family: str, model_path: Path) -> None:
         self._rembg: Any = importlib.import_module("rembg")
-        self.version = importlib.import_module("importlib.metadata").version("rembg")
-        with _rembg_home(model_path.parent), no_downloads():
-            self._session = self._rembg.new_session(
-                REMBG_SESSIONS[family], model_path=str(model_path)
-            )
+        self.version = rembg_version()
+        self._session = new_session(REMBG_SESSIONS[family], model_path)
 
     def cut(self, rgb: np.ndarray, *, decontaminate: bool) -> tuple[np.ndarray, float]:
         started = time.perf_counter()
@@ -94,6 +75,3 @@ class RembgCutter:
                 Image.fromarray(rgb), session=self._session, decontaminate=decontaminate
             )
         return np.asarray(out.convert("RGBA")), time.perf_counter() - started
-
-
-Cutter = Callable[[np.ndarray], np.ndarray]

@@ -1,4 +1,5 @@
-"""The scenarios, by name, in the order ``all`` runs them."""
+"""The scenarios, by name, in the order ``all`` runs them; then the offline ones, which need
+no pipeline and are not part of ``all``."""
 
 from __future__ import annotations
 
@@ -14,10 +15,10 @@ from bench.scenarios.context import Context
 class Scenario:
     name: str
     what: str
-    n_means: str
-    default_n: int  # alone
+    default_n: int  # alone (what `--n` counts: see bench/README.md)
     all_n: int  # within `all`, which must finish in 20 minutes on the 2-core machine
     quick_n: int  # --quick
+    offline: bool = False  # in this process only: no pipeline, not part of `all`
 
     def runner(self) -> Callable[[Context, int], ScenarioResult]:
         module = importlib.import_module(f"bench.scenarios.{self.name}")
@@ -26,78 +27,25 @@ class Scenario:
 
 
 _ALL = (
-    Scenario(
-        "overhead",
-        "sequential uploads, end to end minus compute",
-        "uploads per photo",
-        default_n=20,
-        all_n=10,
-        quick_n=3,
-    ),
-    Scenario(
-        "parity",
-        "processor inference path vs a bare ONNX Runtime loop",
-        "rounds",
-        default_n=12,
-        all_n=10,
-        quick_n=3,
-    ),
+    Scenario("overhead", "sequential uploads, end to end minus compute", 20, 10, 3),
+    Scenario("parity", "processor inference path vs a bare ONNX Runtime loop", 12, 10, 3),
     Scenario(
         "ceiling",
         "a near-free model: pipeline vs a bare loop of the same CPU work; idle CPU",
-        "uploads",
-        default_n=60,
-        all_n=30,
-        quick_n=6,
+        60,
+        30,
+        6,
     ),
+    Scenario("burst", "N uploads at once vs the bare-loop throughput", 50, 50, 8),
     Scenario(
-        "burst",
-        "N uploads at once vs the bare-loop throughput",
-        "uploads",
-        default_n=50,
-        all_n=50,
-        quick_n=8,
+        "memory", "the processor's resident memory during a burst of 24-megapixel photos", 8, 6, 3
     ),
-    Scenario(
-        "memory",
-        "the processor's resident memory during a burst of 24-megapixel photos",
-        "uploads",
-        default_n=8,
-        all_n=6,
-        quick_n=3,
-    ),
-    Scenario(
-        "ingest",
-        "upload API alone, several concurrency levels",
-        "requests per level",
-        default_n=200,
-        all_n=150,
-        quick_n=30,
-    ),
-    Scenario(
-        "fanout",
-        "websocket subscribers: delay and notifier memory",
-        "largest subscriber count",
-        default_n=10_000,
-        all_n=10_000,
-        quick_n=1_000,
-    ),
-    Scenario(
-        "peer",
-        "the same photos through rembg, interleaved",
-        "photos",
-        default_n=10,
-        all_n=6,
-        quick_n=2,
-    ),
-    Scenario(
-        "scale",
-        "the burst with 1x2, 1x1 and 2x1 processor threads",
-        "uploads per burst",
-        default_n=50,
-        all_n=15,
-        quick_n=6,
-    ),
+    Scenario("ingest", "upload API alone, several concurrency levels", 200, 150, 30),
+    Scenario("fanout", "websocket subscribers: delay and notifier memory", 10_000, 10_000, 1_000),
+    Scenario("peer", "the same photos through rembg, interleaved", 10, 6, 2),
+    Scenario("scale", "the burst with 1x2, 1x1 and 2x1 processor threads", 50, 15, 6),
+    # Offline: not part of `all`, whose sizes they do not use.
+    Scenario("png", "PNG encoders on a 24-megapixel cut-out and mask", 3, 2, 1, offline=True),
 )
 SCENARIOS = {s.name: s for s in _ALL}
-ORDER = list(SCENARIOS)
+ORDER = [s.name for s in _ALL if not s.offline]

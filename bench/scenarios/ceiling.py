@@ -22,14 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from bench import flow_alone
 from bench.burst_run import BurstRun, burst
-from bench.conditions import OTHER, categorise, read_processes
+from bench.conditions import OTHER, categorise, free_port, read_processes
 from bench.nullmodel import NullModel, write_null_model
 from bench.photos import coffee_1024x768, fresh_jpeg
 from bench.pipeline import ExtraProcessor
@@ -122,13 +121,6 @@ def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float
     return {name: max(0.0, value - before.get(name, 0.0)) for name, value in after.items()}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 async def _run(ctx: Context, n: int) -> ScenarioResult:
     pipeline = ctx.pipeline
     null = write_null_model(pipeline.settings.paths.home / "bench" / "null-model")
@@ -146,7 +138,7 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
         pipeline.settings,
         1,
         0,
-        _free_port(),
+        free_port(),
         env={
             "CLEARCUT_PROCESSOR_REGISTRY_FILE": str(null.registry),
             "CLEARCUT_MODEL_CACHE": str(null.path.parent / "cache"),

@@ -11,10 +11,13 @@ in two shapes:
 
 The delay is the client's receipt time minus the event's ``occurred_at`` (set just before
 it is produced); for comparison a bare low-latency Kafka consumer reads the same topic.
+Before the events of the largest per-owner run its subscribers are held idle for
+``HOLD`` seconds (heartbeats only): connections kept, drops, and the notifier's idle CPU.
 """
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from bench.fanout.runs import BROADCAST, PER_OWNER, LatencyResult, measure_latency
@@ -28,6 +31,7 @@ PER_OWNER_RATE = 50.0
 BROADCAST_DELIVERIES = 5000.0
 DURATION = 10.0
 WORKER_PROCESSES = 2
+HOLD = 30.0
 
 
 def sizes(n: int) -> list[int]:
@@ -40,6 +44,7 @@ def run(ctx: Context, n: int) -> ScenarioResult:
     results: list[LatencyResult] = []
     for size in sizes(n):
         for mode in (PER_OWNER, BROADCAST):
+            hold = HOLD if size == n and mode == PER_OWNER else 0.0
             rate = PER_OWNER_RATE if mode == PER_OWNER else min(5.0, BROADCAST_DELIVERIES / size)
             ctx.say(f"  {size:,} subscribers, {mode}, {rate:g} events/s for {DURATION:g} s")
             result = measure_latency(
@@ -51,6 +56,7 @@ def run(ctx: Context, n: int) -> ScenarioResult:
                 processes=WORKER_PROCESSES,
                 log_dir=log_dir,
                 say=ctx.say,
+                hold=hold,
             )
             if result.delays_ms:
                 ctx.say(
@@ -141,7 +147,24 @@ def _result(n: int, results: list[LatencyResult]) -> ScenarioResult:
                     "lost clients",
                 ],
                 rows,
-            )
+            ),
+            *[
+                Table(
+                    f"{r.connected.ready:,} subscribers held idle before the events",
+                    ["seconds", "connections at start", "at end", "notifier CPU %", "dropped"],
+                    [
+                        [
+                            h.seconds,
+                            h.connections_at_start,
+                            h.connections_at_end,
+                            h.cpu_percent,
+                            h.dropped,
+                        ]
+                    ],
+                )
+                for r in results
+                if (h := r.held) is not None
+            ],
         ],
         plots=[
             Plot(
@@ -196,6 +219,7 @@ def _result(n: int, results: list[LatencyResult]) -> ScenarioResult:
                     "rss_end_kib": r.rss_end_kib,
                     "histogram_p50_s": r.histogram_p50_s,
                     "histogram_p99_s": r.histogram_p99_s,
+                    "held": asdict(r.held) if r.held else None,
                 }
                 for r in results
             ]

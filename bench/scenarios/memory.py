@@ -14,20 +14,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from bench.burst_run import burst
+from bench.conditions import resident_kib
 from bench.photos import coffee_1024x768, jpeg
 from bench.results import Metric, Plot, ScenarioResult, Series, Table, Target
 from bench.scenarios.context import Context
+from bench.stats import median
+from schemas.values import Timings
 
 TITLE = "Memory: the processor's resident memory during a burst of 24-megapixel photos"
 SIZE = (6000, 4000)
 BYTES_PER_PIXEL = 25
 MB = 1024 * 1024
+STAGES = tuple(Timings.model_fields)  # the Completed event's timing breakdown
 
 
 def run(ctx: Context, n: int) -> ScenarioResult:
@@ -35,10 +38,7 @@ def run(ctx: Context, n: int) -> ScenarioResult:
 
 
 def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return resident_kib(pid) / 1024
 
 
 async def _sample(pid: int, into: list[tuple[float, float]], started: float) -> None:
@@ -101,7 +101,16 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
                     ],
                     ["burst wall time", f"{outcome.throughput.seconds:.1f} s"],
                 ],
-            )
+            ),
+            Table(
+                "The processor's timing breakdown of the 24-megapixel photos (ms)",
+                ["stage", "median", "max"],
+                [
+                    [stage, median(values), max(values)]
+                    for stage in STAGES
+                    if (values := [float(o.timings[stage]) for o in outcome.outcomes])
+                ],
+            ),
         ],
         plots=[
             Plot(

@@ -12,13 +12,13 @@ the uploads' keys fall on the partitions, and so on the processes, is reported, 
 from __future__ import annotations
 
 import asyncio
-import socket
 from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
 
 from bench.burst_run import BurstRun, burst, busy_table
+from bench.conditions import free_port
 from bench.pipeline import ExtraProcessor
 from bench.results import Metric, Plot, ScenarioResult, Series, Table
 from bench.scenarios.context import Context
@@ -39,13 +39,6 @@ CONFIGS = (
     Config("1 process x 1 thread", [1]),
     Config("2 processes x 1 thread", [1, 1]),
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def run(ctx: Context, n: int) -> ScenarioResult:

@@ -1,7 +1,8 @@
 """``clearcut bench SCENARIO``: the benchmark suite against the pipeline of ``clearcut up``.
 
 The suite lives in the ``bench`` package at the repository root (a development tool, not
-part of the services); it is imported only when the command runs.
+part of the services nor of the wheel); it is imported only when the command runs, and only
+an editable install from the repository can import it.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,22 +20,27 @@ console = Console(soft_wrap=True, highlight=False)
 
 SCENARIO_HELP = (
     "overhead, parity, ceiling, burst, memory, ingest, fanout, peer, scale, or all (every one, "
-    "in that order); or quality (offline: masks, halos, edges, saliency metrics)."
+    "in that order); or, offline: png (PNG encoders at 24 MP) or quality (masks, halos, edges, "
+    "saliency metrics)."
 )
 
 
 def _import_bench(module: str) -> Any:
-    """``bench.<module>``; from a source checkout the package sits beside ``services``."""
+    """``bench.<module>``: the suite is the checkout's top-level ``bench`` package, importable
+    where the project is installed editable from its repository (``pip install -e .`` puts the
+    repository root on the path); a wheel does not carry it."""
     try:
         return importlib.import_module(f"bench.{module}")
     except ModuleNotFoundError as exc:
         if exc.name not in ("bench", f"bench.{module}"):
             raise
-        root = Path(__file__).resolve().parents[2]
-        if not (root / "bench" / "__init__.py").exists():
-            raise
-        sys.path.insert(0, str(root))
-        return importlib.import_module(f"bench.{module}")
+        console.print(
+            "[bold red]error:[/] the benchmark suite (the `bench` package of the repository) "
+            "is not importable here; it is not part of the installed package. Install the "
+            "project editable from a checkout (`pip install -e '.[dev]'`, as `make up` does) "
+            "and run `clearcut bench` from that environment."
+        )
+        raise typer.Exit(2) from exc
 
 
 def bench(
@@ -83,7 +88,8 @@ def bench(
     """Run a benchmark scenario against the running pipeline (started if needed).
 
     Writes <scenario>.json, .md and .png under bench/results/ and a README.md there that
-    sums up the latest result of every scenario, with the machine's load during each.
+    sums up the latest result of every scenario, with the machine's load during each. The
+    offline scenarios (png, quality) run in this process and need no pipeline.
     """
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     if scenario == "quality":
@@ -127,7 +133,7 @@ def _quality(dataset: Path | None, models: str | None, rembg: bool, out: Path | 
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--dataset") from exc
     names = [m.strip() for m in models.split(",") if m.strip()] if models else None
-    out_dir = out or Path(__file__).resolve().parents[2] / "bench" / "results"
+    out_dir = out or _import_bench("runner").RunOptions().out_dir
     text = quality.run(names, dataset, out_dir, lambda line: console.print(line), rembg=rembg)
     console.print(text)
     console.print(f"written: {out_dir / 'quality.md'}, {out_dir / 'quality.json'}")

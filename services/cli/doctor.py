@@ -12,8 +12,9 @@ import typer
 from rich.console import Console
 
 from services.common.settings import CommonSettings
-from services.devstack.pipeline import services
-from services.devstack.stack import components, model_status
+from services.devstack.stack import components
+from services.run.model import model_status
+from services.run.processes import services
 
 console = Console(soft_wrap=True)
 

@@ -15,9 +15,9 @@ from services.common.auth import AuthSettings
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.s3 import ensure_buckets
 from services.common.settings import CommonSettings
-from services.devstack.pipeline import SERVICE_NAMES, services
 from services.devstack.process import StackError
 from services.devstack.stack import COMPONENT_NAMES, components, wipe
+from services.run.processes import SERVICE_NAMES, services
 
 console = Console(soft_wrap=True)
 

@@ -19,15 +19,9 @@ from services.common.settings import CommonSettings
 from services.devstack.component import Status
 from services.devstack.gotools import PROMTOOL
 from services.devstack.process import StackError
-from services.devstack.stack import (
-    COMPONENT_NAMES,
-    components,
-    fetch_model,
-    install_all,
-    model_status,
-    wipe,
-)
+from services.devstack.stack import COMPONENT_NAMES, components, install_all, wipe
 from services.devstack.system import TEST_TOOLS, ensure_debian_packages
+from services.run.model import fetch_model, model_status
 
 app = typer.Typer(
     help="Start, stop and inspect the local stack (no Docker needed).", no_args_is_help=True
@@ -56,7 +50,7 @@ def fail(exc: Exception) -> typer.Exit:
 
 def bring_up(settings: CommonSettings, only: list[str] | None = None) -> None:
     """Install what is missing, start what is stopped, create topics and buckets."""
-    install_all(settings, only)
+    install_all(settings, only, [] if only else [("model", lambda: fetch_model(settings))])
     for component in components(settings, only):
         started = time.monotonic()
         outcome = component.up()
@@ -114,7 +108,7 @@ def down(
 def status() -> None:
     """Each component's health, version, address and log file, then the four services
     (started by `clearcut up`). Exit 1 if a component is down; services are shown only."""
-    from services.devstack.pipeline import services
+    from services.run.processes import services
 
     settings = CommonSettings()
     statuses = [c.status() for c in components(settings)] + [model_status(settings)]
@@ -198,7 +192,7 @@ def logs(
     follow: FollowOption = False,
 ) -> None:
     """Show a component's log file (a service's: `clearcut logs SERVICE`)."""
-    from services.devstack.pipeline import SERVICE_NAMES
+    from services.run.processes import SERVICE_NAMES
 
     if component in SERVICE_NAMES:
         raise typer.BadParameter(
@@ -224,7 +218,7 @@ def install(
             PROMTOOL.ensure(
                 settings.paths.cache_dir, settings.paths.home / "logs" / "build-promtool.log"
             )
-        install_all(settings)
+        install_all(settings, extra=[("model", lambda: fetch_model(settings))])
         path = fetch_model(settings)
     except StackError as exc:
         raise fail(exc) from exc

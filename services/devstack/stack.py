@@ -1,15 +1,13 @@
-"""The local stack as a whole: the components in start order, plus the default model."""
+"""The local stack as a whole: the third-party components in start order."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from services.common.settings import CommonSettings
-from services.devstack import model
-from services.devstack.component import Component, Status
+from services.devstack.component import Component
 from services.devstack.jaeger import Jaeger
 from services.devstack.kafka import Kafka
 from services.devstack.minio import MinIO
@@ -30,16 +28,20 @@ def components(settings: CommonSettings, only: list[str] | None = None) -> list[
     return [c for c in all_ if not only or c.name in only]
 
 
-def install_all(settings: CommonSettings, only: list[str] | None = None) -> None:
+def install_all(
+    settings: CommonSettings,
+    only: list[str] | None = None,
+    extra: list[tuple[str, Callable[[], object]]] | None = None,
+) -> None:
     """Fetch and build everything first, so a long build never happens between two starts.
 
-    Builds and downloads are independent, so they run side by side; Debian packages go first
-    because apt takes a lock of its own.
+    Builds and downloads are independent, so they run side by side (with the ``extra`` steps
+    of the caller, such as fetching the model); Debian packages go first because apt takes a
+    lock of its own.
     """
     chosen = components(settings, only)
     steps: list[tuple[str, Callable[[], object]]] = [(c.name, c.install) for c in chosen]
-    if not only:
-        steps.append(("model", lambda: fetch_model(settings)))
+    steps += extra or []
     for name, step in steps:
         if name == "postgres":
             step()
@@ -48,24 +50,6 @@ def install_all(settings: CommonSettings, only: list[str] | None = None) -> None
         futures = [pool.submit(step) for _, step in parallel]
         for future in futures:
             future.result()  # re-raises the first failure, naming its component
-
-
-def fetch_model(settings: CommonSettings) -> Path:
-    """The default model through the processor's model cache (fetched if missing)."""
-    return model.fetch(settings, settings.paths.home / "logs" / "build-model.log")
-
-
-def model_status(settings: CommonSettings) -> Status:
-    cache, spec = model.default_model(settings)
-    ok = model.model_ok(settings)
-    return Status(
-        name="model",
-        running=ok,
-        healthy=ok,
-        version=f"{spec.name} {spec.version}",
-        address=str(cache.path(spec)),
-        log=settings.paths.home / "logs" / "build-model.log",
-    )
 
 
 def wipe(settings: CommonSettings) -> None:

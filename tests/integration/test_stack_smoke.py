@@ -20,8 +20,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from services.common.kafka.admin import admin_client
 from services.common.settings import CommonSettings
-from services.devstack import model
 from services.processor.models.cache import sha256_of
+from services.run import model
 
 
 async def test_kafka_round_trip_keeps_key_value_and_headers(

@@ -1,5 +1,6 @@
 """The architecture stays visible: shared code is shared, services never import each other,
-and importing any module connects to nothing."""
+domain code does no I/O, the local stack's tooling knows no service, no service knows the
+benchmark suite, and importing any module connects to nothing."""
 
 from __future__ import annotations
 
@@ -51,6 +52,69 @@ def test_services_do_not_import_each_other(service: str) -> None:
                     f"{path.relative_to(ROOT)} imports {name}"
                 )
             assert not name.startswith("services.cli"), f"{path} imports the CLI"
+
+
+# Clients and frameworks of the outside world: a ``domain/`` package imports none of them.
+IO_LIBRARIES = (
+    "aiokafka",
+    "faust",
+    "asyncpg",
+    "minio",
+    "httpx",
+    "aiohttp",
+    "opentelemetry.exporter",
+    "boto3",
+    "botocore",
+    "requests",
+    "websockets",
+)
+
+
+def _is_under(name: str, package: str) -> bool:
+    return name == package or name.startswith(package + ".")
+
+
+def _domain_modules() -> list[Path]:
+    return sorted(path for path in ROOT.rglob("*.py") if "domain" in path.relative_to(ROOT).parts)
+
+
+def test_every_service_has_a_domain_package_and_the_check_sees_it() -> None:
+    folders = {path.relative_to(ROOT).parts[0] for path in _domain_modules()}
+    assert set(SERVICES) <= folders
+
+
+def test_domain_code_imports_no_io_library() -> None:
+    for path in _domain_modules():
+        for name in _imports(path):
+            for library in IO_LIBRARIES:
+                assert not _is_under(name, library), (
+                    f"{path.relative_to(ROOT)} imports {name}, an I/O library"
+                )
+
+
+def test_the_local_stack_imports_no_service() -> None:
+    for path in _modules_under(ROOT / "devstack"):
+        for name in _imports(path):
+            for service in (*SERVICES, "cli", "run"):
+                assert not _is_under(name, f"services.{service}"), (
+                    f"{path.relative_to(ROOT)} imports {name}"
+                )
+
+
+def test_no_service_imports_the_benchmark_suite() -> None:
+    for path in _modules_under(ROOT):
+        for name in _imports(path):
+            if path.relative_to(ROOT).parts[0] == "cli" and path.name == "bench.py":
+                continue  # `clearcut bench` is the suite's own command
+            assert not _is_under(name, "bench"), f"{path.relative_to(ROOT)} imports {name}"
+
+
+def test_the_rules_would_catch_a_breach() -> None:
+    assert _is_under("aiokafka.structs", "aiokafka")
+    assert _is_under("opentelemetry.exporter.otlp.proto.grpc", "opentelemetry.exporter")
+    assert not _is_under("opentelemetry.trace", "opentelemetry.exporter")
+    assert not _is_under("benchmarks", "bench")
+    assert "services.processor.settings" in _imports(ROOT / "run" / "model.py")
 
 
 def test_importing_every_module_opens_no_connection(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -39,12 +39,6 @@ Handler = Callable[[EventEnvelope], Awaitable[None]]
 LONG_POLL_MS = 500
 
 
-class RetriableError(Exception):
-    """A failure that may go away (a dependency unavailable): retry, never dead-letter."""
-
-    retriable = True
-
-
 def is_retriable(exc: BaseException) -> bool:
     return bool(getattr(exc, "retriable", False))
 

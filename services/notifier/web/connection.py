@@ -64,10 +64,6 @@ class Connection:
     def owner(self) -> str:
         return self._owner
 
-    @property
-    def queued(self) -> int:
-        return len(self._queue)
-
     def offer(self, text: str, *, kind: str = "control", event_time: float | None = None) -> bool:
         if self.closing:
             return False  # being closed: nothing more is sent to it

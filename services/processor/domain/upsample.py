@@ -18,8 +18,6 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from services.processor.domain.finish import MaskUpsampling
-
 # Guided only for photos at least this many times larger than the mask along a side.
 MIN_SCALE = 2.0
 # The coefficients are fitted at this many pixels along the long side at most.
@@ -106,13 +104,3 @@ def _stretch_rows(plane: np.ndarray, size: tuple[int, int], top: int, bottom: in
         borderMode=cv2.BORDER_REPLICATE,
     )
     return rows
-
-
-def upsample(
-    mask: np.ndarray, rgb: np.ndarray, method: MaskUpsampling = MaskUpsampling.GUIDED
-) -> np.ndarray:
-    """The uint8 mask at the photo's size: guided when asked and the photo is large enough."""
-    size = (rgb.shape[1], rgb.shape[0])
-    if method is MaskUpsampling.GUIDED and wants_guidance(mask.shape, size):
-        return guided(mask, rgb)
-    return bilinear(mask, size)

@@ -53,10 +53,6 @@ class ModelPool:
         self._locks: dict[str, asyncio.Lock] = {}
 
     @property
-    def loaded(self) -> dict[str, LoadedModel]:
-        return dict(self._sessions)
-
-    @property
     def default(self) -> LoadedModel | None:
         return self._sessions.get(self.registry.default)
 

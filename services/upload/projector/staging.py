@@ -112,9 +112,3 @@ class Staging:
             )
             counts[table] = int(status.rsplit(" ", 1)[-1])
         return counts
-
-    async def row_counts(self, schema: str) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for table in READ_MODEL_TABLES:
-            counts[table] = await self._conn.fetchval(f"SELECT count(*) FROM {schema}.{table}")
-        return counts

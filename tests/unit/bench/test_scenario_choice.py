@@ -22,6 +22,8 @@ def test_all_runs_every_scenario_in_order() -> None:
         "scale",
     ]
     assert chosen("burst") == ["burst"]
+    assert chosen("png") == ["png"] and SCENARIOS["png"].offline  # offline: not part of all
+    assert [name for name, s in SCENARIOS.items() if not s.offline] == ORDER
     with pytest.raises(UnknownScenario, match="choose one of overhead"):
         chosen("speed")
 
@@ -54,3 +56,26 @@ def test_clearcut_bench_is_a_command_that_names_its_scenarios() -> None:
     result = CliRunner().invoke(app, ["bench", "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
     assert "ceiling" in result.output and "memory" in result.output
+
+
+def test_clearcut_bench_says_so_when_the_suite_is_not_importable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    from typer.testing import CliRunner
+
+    from services.cli.main import app
+
+    real = importlib.import_module
+
+    def without_bench(name: str, package: str | None = None) -> object:
+        if name == "bench" or name.startswith("bench."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name="bench")
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", without_bench)
+    result = CliRunner().invoke(app, ["bench", "burst", "--n", "1"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2, result.output
+    assert "not importable here" in result.output
+    assert "pip install -e" in result.output

@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from services.common.settings import CommonSettings
+from services.devstack.component import Status
 from services.devstack.process import StackError
 from services.processor.models.cache import CacheState, ModelCache, ModelCacheError
 from services.processor.models.configured import configured_cache, configured_registry
@@ -63,3 +64,21 @@ def fetch(settings: CommonSettings, log: Path) -> Path:
     finally:
         models_logger.removeHandler(handler)
         handler.close()
+
+
+def fetch_model(settings: CommonSettings) -> Path:
+    """The default model through the processor's model cache (fetched if missing)."""
+    return fetch(settings, settings.paths.home / "logs" / "build-model.log")
+
+
+def model_status(settings: CommonSettings) -> Status:
+    cache, spec = default_model(settings)
+    ok = model_ok(settings)
+    return Status(
+        name="model",
+        running=ok,
+        healthy=ok,
+        version=f"{spec.name} {spec.version}",
+        address=str(cache.path(spec)),
+        log=settings.paths.home / "logs" / "build-model.log",
+    )
