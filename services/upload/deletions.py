@@ -7,14 +7,12 @@ Deleting an image that is already deleted publishes nothing and answers the same
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from aiokafka.errors import KafkaError
-
 from schemas import ImageDeleted, new_event_id, utc_now
+from services.common.kafka.producer import PublishFailed
 from services.upload.adapters.errors import Unavailable
 from services.upload.adapters.read_model import ReadModel
 from services.upload.domain.errors import ErrorCode, Rejected
@@ -71,8 +69,8 @@ class DeletionService:
             reason=reason,
         )
         try:
-            await asyncio.wait_for(self._publisher.publish(event), timeout=self._publish_timeout)
-        except (KafkaError, TimeoutError) as exc:
+            await self._publisher.publish(event, ack_within=self._publish_timeout)
+        except PublishFailed as exc:
             raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
         await self._ledger.mark_deleted(owner, image_id, event.occurred_at)
         logger.info("deleted image %s", image_id, extra={"image_id": image_id, "owner": owner})

@@ -5,7 +5,6 @@ soon as the API has published its deletion."""
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 from collections.abc import Callable
@@ -13,9 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from aiokafka.errors import KafkaError
-
 from schemas import ImageDownloaded, ResultKind, new_event_id, utc_now
+from services.common.kafka.producer import PublishFailed
 from services.upload.adapters.read_model import ReadModel
 from services.upload.domain.errors import ErrorCode, Rejected, shown
 from services.upload.domain.listing import Page, PageRequest
@@ -189,6 +187,6 @@ class ImageQueries:
             kind=ref.kind,
         )
         try:
-            await asyncio.wait_for(self._publisher.publish(event), timeout=self._publish_timeout)
-        except (KafkaError, TimeoutError):
+            await self._publisher.publish(event, ack_within=self._publish_timeout)
+        except PublishFailed:
             logger.warning("could not publish ImageDownloaded for %s", image_id, exc_info=True)

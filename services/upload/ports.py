@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from aiokafka.structs import RecordMetadata
-
 from schemas import EventBase, ImageUploaded
+from services.common.kafka.producer import Published
 from services.upload.domain.idempotency import PriorUpload
 
 
@@ -37,7 +36,9 @@ class BlobStore(Protocol):
 
 
 class Publisher(Protocol):
-    async def publish(self, event: EventBase) -> RecordMetadata: ...
+    async def publish(self, event: EventBase, *, ack_within: float | None = None) -> Published:
+        """Raises `services.common.kafka.producer.PublishFailed` when not acknowledged."""
+        ...
 
 
 class Ledger(Protocol):

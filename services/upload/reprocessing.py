@@ -9,16 +9,14 @@ the read model knows the task.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import uuid
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from aiokafka.errors import KafkaError
-
 from schemas import ImageUploaded, utc_now
+from services.common.kafka.producer import PublishFailed
 from services.upload.adapters.errors import Unavailable
 from services.upload.adapters.read_model import ReadModel
 from services.upload.domain.errors import ErrorCode, Rejected
@@ -113,8 +111,8 @@ class ReprocessService:
         if key is not None and await self._read_model.task(event.task_id) is not None:
             return Reprocessing(event, replayed=True)
         try:
-            await asyncio.wait_for(self._publisher.publish(event), timeout=self._publish_timeout)
-        except (KafkaError, TimeoutError) as exc:
+            await self._publisher.publish(event, ack_within=self._publish_timeout)
+        except PublishFailed as exc:
             raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
         logger.info(
             "reprocessing %s as task %s (model %s)",

@@ -21,9 +21,8 @@ import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
-from aiokafka.errors import KafkaError
-
 from schemas import ImageUploaded, OriginalImage, ProcessingOptions, new_event_id, utc_now
+from services.common.kafka.producer import PublishFailed
 from services.upload.adapters.errors import Unavailable
 from services.upload.domain.errors import ErrorCode, Rejected
 from services.upload.domain.idempotency import check_key, fingerprint, replay_of
@@ -167,11 +166,9 @@ class UploadService:
             {"sha256": original.sha256, "owner": event.owner, "image-id": event.image_id},
         )
         try:
-            await asyncio.wait_for(
-                self._publisher.publish(event), timeout=self._policy.publish_timeout
-            )
-        except (KafkaError, TimeoutError) as exc:
-            raise Unavailable("kafka", f"{type(exc).__name__}: {exc}") from exc
+            await self._publisher.publish(event, ack_within=self._policy.publish_timeout)
+        except PublishFailed as exc:
+            raise Unavailable("kafka", str(exc)) from exc
 
     async def _undo(self, event: ImageUploaded) -> None:
         """Remove what a failed upload stored; what cannot be removed now, the sweep will."""

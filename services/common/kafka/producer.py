@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError, KafkaTimeoutError
 from aiokafka.structs import RecordMetadata
 
 from schemas.events import EventBase
@@ -35,6 +38,31 @@ def create_producer(kafka: KafkaSettings, client_id: str) -> AIOKafkaProducer:
     return AIOKafkaProducer(**producer_config(kafka, client_id))
 
 
+class PublishFailed(Exception):
+    """The broker did not acknowledge an event: it is down or unreachable, or did not answer
+    in time. `retriable` is false only when the broker refused the record itself (too large,
+    not authorised): sending it again cannot help."""
+
+    def __init__(self, event: EventBase, cause: BaseException) -> None:
+        super().__init__(
+            f"cannot publish {type(event).__name__} for {event.image_id}: "
+            f"{type(cause).__name__}: {cause}"
+        )
+        # aiokafka marks its own KafkaTimeoutError not retriable; no answer in time is an outage.
+        self.retriable: bool = bool(getattr(cause, "retriable", True)) or isinstance(
+            cause, TimeoutError | KafkaTimeoutError
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """Where the broker wrote an event."""
+
+    topic: str
+    partition: int
+    offset: int
+
+
 class EventPublisher:
     """Validates, encodes and durably publishes events to their topics.
 
@@ -50,12 +78,21 @@ class EventPublisher:
     def topic_for(self, event: EventBase) -> str:
         return self._topics.name(spec_for(event).topic)
 
-    async def publish(self, event: EventBase) -> RecordMetadata:
+    async def publish(self, event: EventBase, *, ack_within: float | None = None) -> Published:
+        """Publish `event`; a driver error or no acknowledgement within `ack_within` seconds
+        raises `PublishFailed` (the event may still have been written: publishing is
+        idempotent for readers, which key on event and task ids)."""
         record = encode(event, self._source)  # raises InvalidEvent: a bug, never sent
         topic = self.topic_for(event)
-        metadata: RecordMetadata = await self._producer.send_and_wait(
-            topic, record.value, key=record.key, headers=record.headers
-        )
+        try:
+            metadata: RecordMetadata = await asyncio.wait_for(
+                self._producer.send_and_wait(
+                    topic, record.value, key=record.key, headers=record.headers
+                ),
+                ack_within,
+            )
+        except (KafkaError, TimeoutError) as exc:
+            raise PublishFailed(event, exc) from exc
         logger.debug(
             "published %s to %s[%s]@%s",
             type(event).__name__,
@@ -64,4 +101,4 @@ class EventPublisher:
             metadata.offset,
             extra={"image_id": event.image_id, "event_id": event.event_id},
         )
-        return metadata
+        return Published(topic, metadata.partition, metadata.offset)

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.errors import KafkaError
 from aiokafka.structs import ConsumerRecord
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity import wait_exponential_jitter as backoff
 
 from schemas.events import EventBase
 from services.common.kafka.consumer import dead_letter_headers
+from services.common.kafka.producer import PublishFailed
 from services.processor.adapters.blobstore import RetryPolicy
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,7 @@ class RetryingPublisher:
     async def publish(self, event: EventBase) -> None:
         try:
             async for trial in AsyncRetrying(
-                retry=retry_if_exception_type((KafkaError, TimeoutError)),
+                retry=retry_if_exception_type(PublishFailed),
                 wait=backoff(
                     initial=1,
                     multiplier=self._retry.initial_s,
@@ -57,7 +57,7 @@ class RetryingPublisher:
             ):
                 with trial:
                     await self._publisher.publish(event)
-        except (TimeoutError, KafkaError) as exc:
+        except PublishFailed as exc:
             raise BrokerUnavailable(
                 f"cannot publish {type(event).__name__} for {event.image_id}: {exc!r}"
             ) from exc
@@ -115,7 +115,7 @@ class DeadLetters:
             await self._producer.send_and_wait(
                 self._dlq_topic_of(message.topic), message.value, key=message.key, headers=headers
             )
-        except (TimeoutError, KafkaError) as exc:
+        except PublishFailed as exc:
             raise BrokerUnavailable(f"cannot dead-letter {message.topic}@{message.offset}") from exc
         logger.warning(
             "dead-lettered %s[%s]@%s: %s (%s)",

@@ -17,10 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from aiokafka.errors import KafkaError
-
 from schemas import ImageUploaded, utc_now
-from services.common.kafka.producer import EventPublisher, create_producer
+from services.common.kafka.producer import EventPublisher, PublishFailed, create_producer
 from services.common.settings import CommonSettings
 from services.upload.adapters.postgres import connect
 from services.upload.replay.model_state import deleted_images, model_state
@@ -150,7 +148,7 @@ class ReplayRun:
                 self.progress.sent(done)
                 if failures:
                     first = failures[0]
-                    if isinstance(first, KafkaError | TimeoutError):
+                    if isinstance(first, PublishFailed):
                         raise ReplayError(
                             f"{len(failures)} of {len(window)} requests could not be "
                             f"published: {type(first).__name__}: {first}"
