@@ -36,10 +36,10 @@ def status(
 ) -> None:
     """Which services are ready, and the pipeline's throughput, task latency percentiles,
     processor lag, failures and dead letters. The figures come from Prometheus's recording
-    rules (deploy/prometheus/rules.yml) when it answers, otherwise from the services' own /metrics (totals since they started; rates
-    between refreshes with --watch). Readiness is each service's /readyz (the projector's
-    /metrics) at the address its settings give. Exit 1 if a service is not ready (once the
-    screen is printed); with --watch, 0 on Ctrl-C.
+    rules (deploy/prometheus/rules.yml) when it answers, otherwise from the services' own
+    /metrics (totals since they started; rates between refreshes with --watch). Readiness is
+    each service's /readyz (the projector's /metrics) at the address its settings give.
+    Exit 1 if a service is not ready (once the screen is printed); with --watch, 0 on Ctrl-C.
     """
     url = (prometheus or CommonSettings().prometheus.url).rstrip("/")
     collector = Collector(service_specs(), url)
