@@ -134,7 +134,7 @@ def from_samples(
         if v is not None
     ]
     return Figures(
-        window=f"last {seconds:.0f} s (services' /metrics)"
+        window=f"last {seconds:.1f} s (services' /metrics)"
         if rate
         else "since each service started (services' /metrics)",
         per_second=rate,
