@@ -111,3 +111,25 @@ def test_promtool_refuses_an_expression_that_does_not_parse(promtool: Path, tmp_
         [str(promtool), "check", "rules", str(path)], capture_output=True, text=True, timeout=60
     )
     assert done.returncode != 0
+
+
+def test_the_generator_command_names_a_stale_file_and_rewrites_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from services.cli.main import app
+
+    target = tmp_path / "deploy" / "grafana" / "clearcut-overview.json"
+    monkeypatch.setattr(generated, "GENERATED", {target: dashboard.render})
+    monkeypatch.setattr("services.common.settings.REPO_ROOT", tmp_path)
+    runner = CliRunner()
+
+    stale = runner.invoke(app, ["docs", "monitoring"])
+    assert stale.exit_code == 1
+    assert "stale: deploy/grafana/clearcut-overview.json" in stale.output
+
+    written = runner.invoke(app, ["docs", "monitoring", "--write"])
+    assert written.exit_code == 0, written.output
+    assert json.loads(target.read_text()) == dashboard.dashboard()
+    assert runner.invoke(app, ["docs", "monitoring"]).exit_code == 0
