@@ -37,8 +37,16 @@ class Collector:
             else:
                 figures = from_samples(samples, self._before[1], now - self._before[0])
             self._before = (now, samples)
-            return Report(utc_now(), services, figures, self._url, prometheus, {})
-        return Report(utc_now(), services, prometheus.figures, self._url, None, prometheus.scraped)
+            return Report(utc_now(), services, figures, self._url, prometheus, {}, [])
+        return Report(
+            utc_now(),
+            services,
+            prometheus.figures,
+            self._url,
+            None,
+            prometheus.scraped,
+            prometheus.firing,
+        )
 
     async def _prometheus(self) -> PrometheusView | str:
         """The view from Prometheus, or why there is none."""

@@ -27,6 +27,7 @@ RECORDED = {
 }
 FAILURES_BY_REASON = "clearcut:failures:rate5m"
 UP = 'up{job=~"clearcut-.*"}'
+FIRING = 'ALERTS{alertstate="firing",alertname=~"Clearcut.*"}'
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Scraped:
 class PrometheusView:
     figures: Figures
     scraped: dict[str, Scraped]  # job -> targets
+    firing: list[str]  # the Clearcut alerts firing now, by name
 
 
 def _why(exc: httpx.HTTPError) -> str:
@@ -121,12 +123,12 @@ async def from_prometheus(url: str, wait_s: float = 3.0) -> PrometheusView:
     """The figures from the recording rules, and which clearcut-* targets are up."""
     try:
         async with httpx.AsyncClient(base_url=url, timeout=wait_s) as client:
-            exprs = [*RECORDED.values(), FAILURES_BY_REASON, UP]
+            exprs = [*RECORDED.values(), FAILURES_BY_REASON, UP, FIRING]
             results = await asyncio.gather(*(_query(client, e) for e in exprs))
     except (httpx.HTTPError, ValueError) as exc:
         why = _why(exc) if isinstance(exc, httpx.HTTPError) else str(exc)
         raise PrometheusUnavailable(why) from exc
-    by_name = dict(zip([*RECORDED, "by_reason", "up"], results, strict=True))
+    by_name = dict(zip([*RECORDED, "by_reason", "up", "firing"], results, strict=True))
     values = {
         name: (sum(v for _, v in by_name[name]) if by_name[name] else None) for name in RECORDED
     }
@@ -147,4 +149,5 @@ async def from_prometheus(url: str, wait_s: float = 3.0) -> PrometheusView:
         },
         **values,
     )
-    return PrometheusView(figures, scraped)
+    firing = sorted({labels.get("alertname", "") for labels, _ in by_name["firing"]})
+    return PrometheusView(figures, scraped, firing)

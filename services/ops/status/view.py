@@ -23,6 +23,7 @@ class Report:
     prometheus_url: str
     prometheus_error: str | None  # None: the figures come from Prometheus
     scraped: dict[str, Scraped]
+    firing: list[str]  # alerts firing in Prometheus (none without it)
 
     @property
     def all_ready(self) -> bool:
@@ -96,5 +97,11 @@ def render(report: Report) -> RenderableType:
         summary = Text(f"Not ready: {', '.join(down)}.", style="bold red")
     else:
         summary = Text("Every service is ready.", style="bold green")
+    parts: list[RenderableType] = [summary]
+    if report.prometheus_error is None:
+        if report.firing:
+            parts.append(Text(f"Alerts firing: {', '.join(report.firing)}.", style="bold red"))
+        else:
+            parts.append(Text("No alert is firing.", style="green"))
     header = Text(f"Clearcut status at {report.at:%Y-%m-%d %H:%M:%S} UTC", style="bold")
-    return Group(header, source, summary, _services(report), _figures(report.figures))
+    return Group(header, source, *parts, _services(report), _figures(report.figures))
