@@ -62,6 +62,8 @@ def ensure_schemas(cache_dir: Path, log: Path) -> Path:
         cwd=staging,
         log=log,
     )
+    # Move into place only once complete: an interrupted install is never mistaken for one.
+    shutil.rmtree(target, ignore_errors=True)
     os.replace(staging, target)
     return target
 
