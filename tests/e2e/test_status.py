@@ -186,3 +186,11 @@ def test_status_is_reachable_from_the_cli_help() -> None:
         check=False,
     )
     assert re.search(r"\bstatus\b", done.stdout)
+
+
+def test_a_server_that_is_not_prometheus_is_not_taken_for_one(upload: Upload) -> None:
+    done = status(upload.env, "--prometheus", upload.url)
+    out = done.stdout
+    assert f"Prometheus at {upload.url} does not answer (HTTP 404" in out
+    assert "not Prometheus's API" in out
+    assert "figures from the services' own /metrics" in out

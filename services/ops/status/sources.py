@@ -59,6 +59,8 @@ def _why(exc: httpx.HTTPError) -> str:
         return "down: connection refused"
     if isinstance(exc, httpx.TimeoutException):
         return "down: no answer in time"
+    if isinstance(exc, httpx.UnsupportedProtocol):
+        return "not an http(s) URL"
     return f"down: {type(exc).__name__}"
 
 
@@ -113,10 +115,15 @@ class PrometheusUnavailable(Exception):
 
 async def _query(client: httpx.AsyncClient, expr: str) -> list[tuple[dict[str, str], float]]:
     response = await client.get("/api/v1/query", params={"query": expr})
-    body = response.json()
-    if response.status_code != 200 or body.get("status") != "success":
-        raise PrometheusUnavailable(f"query {expr!r}: {body.get('error', response.status_code)}")
-    return [(s["metric"], float(s["value"][1])) for s in body["data"]["result"]]
+    try:
+        body = response.json()
+        if response.status_code != 200 or body.get("status") != "success":
+            raise ValueError(body.get("error"))
+        return [(s["metric"], float(s["value"][1])) for s in body["data"]["result"]]
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise PrometheusUnavailable(
+            f"HTTP {response.status_code} to a query: not Prometheus's API, or it refused {expr!r}"
+        ) from exc
 
 
 async def from_prometheus(url: str, wait_s: float = 3.0) -> PrometheusView:
@@ -125,9 +132,8 @@ async def from_prometheus(url: str, wait_s: float = 3.0) -> PrometheusView:
         async with httpx.AsyncClient(base_url=url, timeout=wait_s) as client:
             exprs = [*RECORDED.values(), FAILURES_BY_REASON, UP, FIRING]
             results = await asyncio.gather(*(_query(client, e) for e in exprs))
-    except (httpx.HTTPError, ValueError) as exc:
-        why = _why(exc) if isinstance(exc, httpx.HTTPError) else str(exc)
-        raise PrometheusUnavailable(why) from exc
+    except httpx.HTTPError as exc:
+        raise PrometheusUnavailable(_why(exc)) from exc
     by_name = dict(zip([*RECORDED, "by_reason", "up", "firing"], results, strict=True))
     values = {
         name: (sum(v for _, v in by_name[name]) if by_name[name] else None) for name in RECORDED
