@@ -94,20 +94,18 @@ def from_samples(
 ) -> Figures:
     """Figures from the services' samples: totals since they started, or, given an earlier
     scrape ``before`` taken ``seconds`` earlier, rates and latencies over that interval."""
-    rate = before is not None and seconds > 0
+    previous = before if before is not None and seconds > 0 else None
 
     def counter(name: str, **match: tuple[str, ...]) -> float | None:
         value = _total(now, name, **match)
-        if not rate:
+        if previous is None:
             return value
-        assert before is not None
-        delta = _delta(value, _total(before, name, **match))
+        delta = _delta(value, _total(previous, name, **match))
         return None if delta is None else delta / seconds
 
     task_buckets = buckets(now, "clearcut_processor_task_seconds")
-    if rate:
-        assert before is not None
-        earlier = buckets(before, "clearcut_processor_task_seconds")
+    if previous is not None:
+        earlier = buckets(previous, "clearcut_processor_task_seconds")
         task_buckets = {b: c - earlier.get(b, 0.0) for b, c in task_buckets.items()}
         if any(c < 0 for c in task_buckets.values()):  # a restart: fall back to totals
             task_buckets = buckets(now, "clearcut_processor_task_seconds")
@@ -118,9 +116,8 @@ def from_samples(
     if failed is None and all_tasks is not None:
         failed = 0.0  # tasks are counted, none failed: no failed-outcome series yet
     reasons = _by(now, "clearcut_processor_failures_total", "reason")
-    if rate:
-        assert before is not None
-        earlier_reasons = _by(before, "clearcut_processor_failures_total", "reason")
+    if previous is not None:
+        earlier_reasons = _by(previous, "clearcut_processor_failures_total", "reason")
         reasons = {
             r: (_delta(v, earlier_reasons.get(r)) or 0.0) / seconds for r, v in reasons.items()
         }
@@ -135,9 +132,9 @@ def from_samples(
     ]
     return Figures(
         window=f"last {seconds:.1f} s (services' /metrics)"
-        if rate
+        if previous is not None
         else "since each service started (services' /metrics)",
-        per_second=rate,
+        per_second=previous is not None,
         accepted=counter("clearcut_uploads_total", outcome=("accepted",)),
         completed=completed,
         failed=failed,
