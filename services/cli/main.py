@@ -14,6 +14,7 @@ from services.cli import (
     processor,
     replay,
     stack,
+    status,
     submit,
     topics,
     upload,
@@ -36,6 +37,7 @@ upload.register(app)
 processor.register(app)
 notifier.register(app)
 usage.register(app)
+status.register(app)
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(docs.app, name="docs")

@@ -17,7 +17,8 @@ from services.common.auth import AuthSettings
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.settings import CommonSettings
 from services.devstack.component import Status
-from services.devstack.gotools import PROMTOOL
+from services.devstack.gotools import KUSTOMIZE, PROMTOOL
+from services.devstack.k8s_schemas import ensure_schemas
 from services.devstack.process import StackError
 from services.devstack.stack import COMPONENT_NAMES, components, install_all, wipe
 from services.devstack.system import TEST_TOOLS, ensure_debian_packages
@@ -210,14 +211,16 @@ def install(
     ] = False,
 ) -> None:
     """Only fetch and build what is missing (Kafka jars, MinIO, Jaeger, Prometheus, the model;
-    with --test-tools also docker-compose, Chromium and promtool)."""
+    with --test-tools also docker-compose, Chromium, Node.js, promtool, kustomize and
+    the Kubernetes schemas)."""
     settings = CommonSettings()
     try:
         if test_tools:
             ensure_debian_packages(TEST_TOOLS)
-            PROMTOOL.ensure(
-                settings.paths.cache_dir, settings.paths.home / "logs" / "build-promtool.log"
-            )
+            logs = settings.paths.home / "logs"
+            PROMTOOL.ensure(settings.paths.cache_dir, logs / "build-promtool.log")
+            KUSTOMIZE.ensure(settings.paths.cache_dir, logs / "build-kustomize.log")
+            ensure_schemas(settings.paths.cache_dir, logs / "install-k8s-schemas.log")
         install_all(settings, extra=[("model", lambda: fetch_model(settings))])
         path = fetch_model(settings)
     except StackError as exc:

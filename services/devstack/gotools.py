@@ -134,3 +134,14 @@ PROMTOOL = GoTool(
     binary="promtool",
     first_build="a few minutes once Prometheus is built",
 )
+
+# kustomize builds each deploy/k8s overlay in the test suite, so that what is validated there
+# is what `kubectl apply -k` would send.
+KUSTOMIZE = GoTool(
+    name="kustomize",
+    module="sigs.k8s.io/kustomize/kustomize/v5",
+    version="v5.8.2",
+    main_package=".",
+    binary="kustomize",
+    first_build="about 10 s with a warm Go build cache, longer on a cold one",
+)

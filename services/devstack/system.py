@@ -11,8 +11,14 @@ from services.devstack.process import StackError, run
 DEPLOY_DIR = REPO_ROOT / "deploy"
 # docker-compose validates docker-compose.yml without a Docker engine (compose v1 needs no
 # daemon for this). Chromium: the browser checks of the offline /docs page and of the web
-# page (driven by Playwright, dev extra; no browser is downloaded).
-TEST_TOOLS = {"docker-compose": "docker-compose", "chromium": "chromium"}
+# page (driven by Playwright, dev extra; no browser is downloaded). Node.js and npm: the
+# Kubernetes schemas that deploy/k8s is validated against are npm packages.
+TEST_TOOLS = {
+    "docker-compose": "docker-compose",
+    "chromium": "chromium",
+    "node": "nodejs",
+    "npm": "npm",
+}
 
 
 def ensure_debian_packages(packages: dict[str, str]) -> None:

@@ -299,7 +299,7 @@ class Flow:
         retrying = AsyncRetrying(
             retry=retry_if_exception(lambda exc: bool(getattr(exc, "retriable", False))),
             wait=wait_exponential_jitter(
-                initial=self.limits.retry_initial_s,
+                multiplier=self.limits.retry_initial_s,
                 max=self.limits.retry_max_s,
                 jitter=self.limits.retry_initial_s / 4,
             ),

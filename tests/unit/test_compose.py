@@ -9,6 +9,7 @@ host reach the compose stack with the same configuration as the local stack.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import shutil
@@ -23,11 +24,18 @@ from pydantic_settings import BaseSettings
 
 from services.common import settings as common_settings
 from services.common.settings import (
+    CommonSettings,
     KafkaSettings,
     PostgresSettings,
+    PrometheusSettings,
     S3Settings,
     TelemetrySettings,
 )
+from services.devstack.gotools import PROMTOOL
+from services.devstack.prometheus import scrape_config
+from services.notifier.settings import NotifierSettings
+from services.processor.settings import ProcessorSettings
+from services.upload.settings import UploadSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
@@ -90,6 +98,16 @@ COMMANDS = {
     "notifier": ["clearcut", "notifier"],
 }
 INIT_SERVICE = "init"
+PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"
+# Compose services with a /metrics endpoint -> (settings class, bind field, port field) and
+# the job of the local stack's Prometheus that scrapes them.
+METRICS: dict[str, tuple[type[BaseSettings], str, str, str]] = {
+    "upload": (UploadSettings, "host", "port", "clearcut-upload"),
+    "notifier": (NotifierSettings, "host", "port", "clearcut-notifier"),
+    "processor": (ProcessorSettings, "web_host", "web_port", "clearcut-processor"),
+    "processor-cpu": (ProcessorSettings, "web_host", "web_port", "clearcut-processor"),
+    "projector": (UploadSettings, "host", "projector_metrics_port", "clearcut-projector"),
+}
 ALLOWED_CONDITIONS = {"service_healthy", "service_completed_successfully"}
 SECRET_KEY_RE = re.compile(r"PASSWORD|SECRET|TOKEN|ACCESS_KEY|API_KEY|PRIVATE_KEY|CREDENTIAL", re.I)
 INTERPOLATION_RE = re.compile(r"^\$\{[A-Za-z_][A-Za-z0-9_]*(:?[-?][^}]*)?\}$")
@@ -166,6 +184,22 @@ def _published(service: dict[str, Any]) -> dict[int, int]:
         if len(parts) >= 2:
             mapping[int(parts[-2])] = int(parts[-1])
     return mapping
+
+
+def _volumes(service: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """(source, target, read-only) of each volume, in the short or the long syntax."""
+    found = []
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            found.append((volume["source"], volume["target"], bool(volume.get("read_only"))))
+            continue
+        source, target, *mode = str(volume).split(":")
+        found.append((source, target, mode == ["ro"]))
+    return found
+
+
+def _is_bind(source: str) -> bool:
+    return source.startswith(("/", "."))
 
 
 def _default(model: type[BaseSettings], field: str) -> Any:
@@ -444,8 +478,13 @@ def test_dependencies_use_conditions(raw: dict[str, Any]) -> None:
 def test_infrastructure_has_healthchecks_and_named_volumes(resolved: dict[str, Any]) -> None:
     named = set(resolved.get("volumes") or {})
     for name, service in _services(resolved).items():
-        for volume in service.get("volumes") or []:
-            source = volume["source"] if isinstance(volume, dict) else str(volume).split(":")[0]
+        for source, _, read_only in _volumes(service):
+            if _is_bind(source):
+                # Only configuration from deploy/, read-only.
+                path = (REPO_ROOT / source).resolve()
+                assert path.is_relative_to(REPO_ROOT / "deploy"), f"{name}: binds {source}"
+                assert read_only, f"{name}: {source} must be mounted read-only"
+                continue
             assert source in named, f"{name}: volume {source} is not a named volume"
     for name, service in _pulled(resolved).items():
         healthcheck = service.get("healthcheck") or {}
@@ -472,3 +511,66 @@ def test_no_literal_secrets_in_the_compose_file(raw: dict[str, Any]) -> None:
         for path in [env_file] if isinstance(env_file, str) else env_file or []:
             default = re.sub(r"^\$\{[A-Za-z_]\w*:?-([^}]*)\}$", r"\1", path)
             assert (REPO_ROOT / default).is_file(), f"{name}: env file {default} does not exist"
+
+
+def _prometheus_config(resolved: dict[str, Any]) -> tuple[dict[str, Any], Path]:
+    """The configuration file the compose Prometheus loads, read from the repository."""
+    prometheus = _services(resolved)["prometheus"]
+    ((source, target, _),) = [v for v in _volumes(prometheus) if _is_bind(v[0])]
+    (flag,) = [a for a in prometheus["command"] if a.startswith("--config.file=")]
+    inside = Path(flag.split("=", 1)[1])
+    path = (REPO_ROOT / source).resolve() / inside.relative_to(target)
+    assert path.parent == PROMETHEUS_DIR, f"the compose Prometheus loads {path}"
+    return _load_mapping(path.read_text()), path
+
+
+def test_prometheus_is_published_on_its_settings_port(resolved: dict[str, Any]) -> None:
+    prometheus = _services(resolved)["prometheus"]
+    port = _default(PrometheusSettings, "port")
+    assert _published(prometheus).get(port) == port
+    assert f"--web.listen-address=:{port}" in prometheus["command"]
+    assert prometheus["image"].startswith("prom/prometheus:")
+
+
+def test_prometheus_scrapes_every_service_under_the_local_stacks_job_names(
+    resolved: dict[str, Any],
+) -> None:
+    config, _ = _prometheus_config(resolved)
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    local = {
+        job["job_name"] for job in json.loads(scrape_config(CommonSettings()))["scrape_configs"]
+    }
+    assert set(jobs) == local, "the compose jobs and the local stack's differ"
+    services = _services(resolved)
+    with_metrics = {n for n in services if n in METRICS}
+    assert with_metrics == set(METRICS), f"no compose service {sorted(set(METRICS) - with_metrics)}"
+    for name, (model, host_field, port_field, job) in METRICS.items():
+        env = _environment(services[name])
+        assert env.get(_env_name(model, host_field)) == "0.0.0.0", (
+            f"{name}: /metrics must bind every interface ({_env_name(model, host_field)})"
+        )
+        port = int(env.get(_env_name(model, port_field), _default(model, port_field)))
+        targets = [(sd["port"], sd["names"]) for sd in jobs[job].get("dns_sd_configs", [])]
+        assert any(p == port and name in names for p, names in targets), (
+            f"job {job} does not scrape {name}:{port}"
+        )
+    minio = _environment(services["minio"])
+    assert minio.get("MINIO_PROMETHEUS_AUTH_TYPE") == "public", "MinIO's metrics need a token"
+    assert jobs["minio"]["static_configs"][0]["targets"] == [
+        f"minio:{_default(S3Settings, 'port')}"
+    ]
+
+
+def test_prometheus_loads_the_project_rules(resolved: dict[str, Any]) -> None:
+    config, path = _prometheus_config(resolved)
+    assert [path.parent / f for f in config["rule_files"]] == [PROMETHEUS_DIR / "rules.yml"]
+    promtool = PROMTOOL.path(CommonSettings().paths.cache_dir)
+    assert promtool.exists(), f"{promtool} is missing: run `clearcut stack install --test-tools`"
+    done = subprocess.run(
+        [str(promtool), "check", "config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -1,13 +1,16 @@
 """deploy/k8s agrees with the settings, with docker-compose.yml and with itself.
 
-No cluster is needed: every manifest is parsed with PyYAML and compared with the settings
-classes (names and defaults), the compose file (images and commands) and the Dockerfiles
-(the unprivileged user).
+No cluster is needed: each overlay (deploy/k8s, deploy/k8s/monitoring) is built with
+kustomize, as `kubectl apply -k` would, and what it renders is compared with the settings
+classes (names and defaults), the compose file (images and commands), the services'
+readiness paths and the Dockerfiles (the unprivileged user). The schemas themselves are
+checked in test_k8s_schemas.py.
 """
 
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,12 +21,17 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from services.cli.settings_doc import settings_classes
-from services.common.settings import REPO_ROOT, PathSettings, TopicNames
+from services.common.settings import REPO_ROOT, CommonSettings, PathSettings, TopicNames
+from services.devstack.gotools import KUSTOMIZE
 from services.notifier.settings import NotifierSettings
 from services.processor.settings import ProcessorSettings
+from services.run.processes import service_specs
 from services.upload.settings import UploadSettings
 
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
+BASE_DIR = K8S_DIR / "base"
+# Every kustomization that is applied as it stands: `kubectl apply -k <folder>`.
+OVERLAYS = {"default": K8S_DIR, "monitoring": K8S_DIR / "monitoring"}
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 DOCKER_DIR = REPO_ROOT / "deploy" / "docker"
 KUSTOMIZATION = "kustomization.yaml"
@@ -35,6 +43,10 @@ HTTP_COMPONENTS: dict[str, tuple[type[BaseSettings], str, str]] = {
     "upload": (UploadSettings, "host", "port"),
     "notifier": (NotifierSettings, "host", "port"),
     "processor": (ProcessorSettings, "web_host", "web_port"),
+}
+# Components that serve only /metrics (no health endpoints, so no probes).
+METRICS_COMPONENTS: dict[str, tuple[type[BaseSettings], str, str]] = {
+    "projector": (UploadSettings, "host", "projector_metrics_port"),
 }
 # Replica counts of the Deployments that KEDA does not scale.
 REPLICAS = {"upload": 2, "notifier": 2, "projector": 1}
@@ -96,21 +108,31 @@ def _load(path: Path) -> list[dict[str, Any]]:
     return docs
 
 
+def kustomize_build(folder: Path) -> list[dict[str, Any]]:
+    """What `kustomize build folder` renders (kustomize: `clearcut stack install --test-tools`)."""
+    binary = KUSTOMIZE.path(CommonSettings().paths.cache_dir)
+    assert binary.exists(), f"{binary} is missing: run `clearcut stack install --test-tools`"
+    done = subprocess.run(
+        [str(binary), "build", str(folder)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, f"kustomize build {folder} failed:\n{done.stderr}"
+    docs = [d for d in yaml.safe_load_all(done.stdout) if d is not None]
+    for doc in docs:
+        assert isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind"), doc
+    return docs
+
+
 @pytest.fixture(scope="module")
 def kustomization() -> dict[str, Any]:
-    (doc,) = _load(K8S_DIR / KUSTOMIZATION)
+    (doc,) = _load(BASE_DIR / KUSTOMIZATION)
     return doc
 
 
-@pytest.fixture(scope="module")
-def manifests() -> list[Manifest]:
-    found = [
-        Manifest(path.name, doc)
-        for path in sorted(K8S_DIR.glob("*.yaml"))
-        if path.name != KUSTOMIZATION
-        for doc in _load(path)
-    ]
-    assert found, f"no manifests in {K8S_DIR}"
+@pytest.fixture(scope="module", params=sorted(OVERLAYS))
+def manifests(request: pytest.FixtureRequest) -> list[Manifest]:
+    overlay: str = request.param
+    found = [Manifest(overlay, doc) for doc in kustomize_build(OVERLAYS[overlay])]
+    assert found, f"kustomize build {OVERLAYS[overlay]} rendered nothing"
     for manifest in found:
         assert manifest.name, f"{manifest.file}: a {manifest.kind} has no metadata.name"
     return found
@@ -183,7 +205,7 @@ def _version(text: str) -> tuple[int, ...]:
 
 
 def test_kustomization_lists_every_manifest(kustomization: dict[str, Any]) -> None:
-    files = {p.name for p in K8S_DIR.glob("*.yaml")} - {KUSTOMIZATION}
+    files = {p.name for p in BASE_DIR.glob("*.yaml")} - {KUSTOMIZATION}
     listed = kustomization.get("resources") or []
     assert len(listed) == len(set(listed)), f"resources listed twice: {listed}"
     assert set(listed) == files, (
@@ -222,6 +244,25 @@ def test_http_ports_and_probes_agree_with_the_settings(
     startup = container.spec.get("startupProbe", {}).get("httpGet")
     if startup is not None:
         assert container.port(startup["port"]) == port, f"{component}: startupProbe port"
+    annotations = _one(manifests, "Deployment", component).pod["metadata"].get("annotations", {})
+    assert annotations.get("prometheus.io/port") == str(port), f"{component}: scrape port"
+    # The readiness path is the one `clearcut up` waits on for this service.
+    (spec,) = [s for s in service_specs() if s.name == component]
+    assert container.spec["readinessProbe"]["httpGet"]["path"] == spec.ready_path
+
+
+@pytest.mark.parametrize("component", sorted(METRICS_COMPONENTS))
+def test_metrics_ports_agree_with_the_settings(
+    manifests: list[Manifest], containers: list[Container], component: str
+) -> None:
+    model, host_field, port_field = METRICS_COMPONENTS[component]
+    port = _default(model, port_field)
+    (container,) = [c for c in containers if c.component == component]
+    assert [p["containerPort"] for p in container.spec["ports"]] == [port], component
+    assert container.value(_env_name(model, port_field)) in (None, str(port)), component
+    assert container.value(_env_name(model, host_field)) == "0.0.0.0", (
+        f"{component} must bind every interface for Prometheus to reach /metrics"
+    )
     annotations = _one(manifests, "Deployment", component).pod["metadata"].get("annotations", {})
     assert annotations.get("prometheus.io/port") == str(port), f"{component}: scrape port"
 
@@ -286,8 +327,11 @@ def test_every_container_has_resources_and_http_ones_have_probes(
                 assert resources.get(bound, {}).get(resource), (
                     f"{container.component}: no {resource} in resources.{bound}"
                 )
-        serves_http = bool(container.spec.get("ports"))
-        assert serves_http == (container.component in HTTP_COMPONENTS), container.component
+        has_ports = bool(container.spec.get("ports"))
+        serves_http = container.component in HTTP_COMPONENTS
+        assert has_ports == (serves_http or container.component in METRICS_COMPONENTS), (
+            container.component
+        )
         for probe in ("livenessProbe", "readinessProbe"):
             assert (probe in container.spec) == serves_http, f"{container.component}: {probe}"
 
@@ -296,6 +340,7 @@ def test_processor_runs_on_gpu_nodes(manifests: list[Manifest]) -> None:
     pod = _one(manifests, "Deployment", "processor").pod["spec"]
     (container,) = pod["containers"]
     assert int(container["resources"]["limits"][GPU]) == 1, "one GPU per processor"
+    assert int(container["resources"]["requests"].get(GPU, 0)) == 1, "requests one GPU too"
     assert pod.get("nodeSelector"), "the processor must be placed on GPU nodes"
     assert any(t.get("key") == GPU for t in pod.get("tolerations", [])), "GPU taint toleration"
     grace = _default(ProcessorSettings, "shutdown_grace_s")
@@ -378,7 +423,7 @@ def test_no_secret_in_plain_text(manifests: list[Manifest], containers: list[Con
         if isinstance(value := _default(model, field), SecretStr) and value.get_secret_value()
     }
     assert not _of_kind(manifests, "Secret"), "reference the Secret, never ship one"
-    text = "\n".join(p.read_text() for p in K8S_DIR.glob("*.yaml"))
+    text = "\n".join(p.read_text() for p in K8S_DIR.rglob("*.yaml"))
     for secret in secret_defaults:
         assert secret not in text, "a development credential is written in deploy/k8s"
     readme = (K8S_DIR / "README.md").read_text()
