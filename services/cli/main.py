@@ -18,6 +18,7 @@ from services.cli import (
     topics,
     upload,
     usage,
+    webhooks,
 )
 
 app = typer.Typer(
@@ -35,6 +36,7 @@ upload.register(app)
 processor.register(app)
 notifier.register(app)
 usage.register(app)
+webhooks.register(app)
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(docs.app, name="docs")
