@@ -28,8 +28,8 @@ async def receiver() -> AsyncIterator[Receiver]:
         await r.down()
 
 
-async def sender(policy: TargetPolicy, timeout: float = 5.0) -> HttpSender:
-    s = HttpSender(policy, timeout, 4)
+async def sender(policy: TargetPolicy, limit_s: float = 5.0) -> HttpSender:
+    s = HttpSender(policy, limit_s, 4)
     await s.start()
     return s
 
@@ -75,7 +75,7 @@ async def test_redirects_are_not_followed(receiver: Receiver) -> None:
 
 async def test_a_slow_receiver_times_out(receiver: Receiver) -> None:
     receiver.delay = 3.0
-    s = await sender(DEV, timeout=0.5)
+    s = await sender(DEV, limit_s=0.5)
     try:
         result = await s.send(f"{receiver.url}/hook", {}, b"{}")
     finally:
