@@ -61,6 +61,7 @@ async def run_webhooks(
         concurrency=settings.concurrency,
         lease_seconds=settings.lease_seconds,
         poll_interval_seconds=settings.poll_interval_seconds,
+        read_model_wait_seconds=settings.read_model_wait_seconds,
     )
     client_id = f"clearcut-webhooks-{socket.gethostname()}-{os.getpid()}"
     producer = create_producer(common.kafka, "clearcut-webhooks")  # for dead letters

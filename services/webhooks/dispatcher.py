@@ -27,6 +27,7 @@ from services.webhooks.ports import Claimed, DeliveryStore, Sender
 
 logger = logging.getLogger(__name__)
 PENDING_REFRESH_SECONDS = 10.0
+READ_MODEL_RECHECK_SECONDS = 0.3
 
 
 class Dispatcher:
@@ -41,6 +42,7 @@ class Dispatcher:
         concurrency: int,
         lease_seconds: float,
         poll_interval_seconds: float,
+        read_model_wait_seconds: float = 0.0,
     ) -> None:
         self._store = store
         self._sender = sender
@@ -50,6 +52,7 @@ class Dispatcher:
         self._concurrency = concurrency
         self._lease = lease_seconds
         self._poll = poll_interval_seconds
+        self._read_model_wait = read_model_wait_seconds
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._random = random.Random()
@@ -119,6 +122,9 @@ class Dispatcher:
             await self._store.cancel(delivery, "the endpoint was removed")
             self._metrics.finished.labels(DeliveryStatus.CANCELLED.value).inc()
             return
+        if self._waits_for_read_model(delivery):
+            await self._store.postpone(delivery, READ_MODEL_RECHECK_SECONDS)
+            return
         payload = body(delivery.id, delivery.payload)
         try:
             check_url(delivery.url, self._targets)
@@ -157,6 +163,12 @@ class Dispatcher:
             f", next at {decision.next_attempt_at.isoformat()}" if decision.next_attempt_at else "",
             extra={"owner": delivery.owner},
         )
+
+    def _waits_for_read_model(self, delivery: Claimed) -> bool:
+        if delivery.projected or delivery.attempts > 0:
+            return False
+        age = (datetime.now(UTC) - delivery.created_at).total_seconds()
+        return age < self._read_model_wait
 
 
 async def _first(*events: asyncio.Event) -> None:

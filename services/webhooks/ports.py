@@ -24,6 +24,7 @@ class Claimed:
     payload: dict[str, Any]
     secret: str | None  # None: the endpoint was removed, or the owner has no callback secret
     endpoint_removed: bool
+    projected: bool  # the read model already shows the outcome, so its links answer
 
 
 class DeliveryStore(Protocol):
@@ -36,6 +37,8 @@ class DeliveryStore(Protocol):
     async def record_attempt(
         self, delivery: Claimed, result: AttemptResult, decision: Decision
     ) -> None: ...
+
+    async def postpone(self, delivery: Claimed, seconds: float) -> None: ...
 
     async def cancel(self, delivery: Claimed, reason: str) -> None: ...
 

@@ -45,6 +45,13 @@ class WebhooksSettings(BaseSettings):
         description="A delivery not accepted this long after it was created is given up "
         "(`failed`).",
     )
+    read_model_wait_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="A delivery's first attempt waits until the read model shows its outcome "
+        "(so the links in it answer at once), at most this long after it was created; 0 "
+        "sends at once.",
+    )
     concurrency: int = Field(16, ge=1, description="Deliveries sent at once per process.")
     poll_interval_seconds: float = Field(
         1.0, gt=0, description="How often due retries are looked for in PostgreSQL."

@@ -33,7 +33,12 @@ WITH due AS (
 )
 SELECT c.id, c.owner, c.target, c.url, c.attempts, c.created_at, o.payload,
        CASE WHEN c.target = 'endpoint' THEN e.secret ELSE s.secret END AS secret,
-       (e.removed_at IS NOT NULL) AS endpoint_removed
+       (e.removed_at IS NOT NULL) AS endpoint_removed,
+       EXISTS (
+           SELECT 1 FROM processing_tasks t
+           WHERE t.id = o.task_id AND (t.status = 'completed'
+               OR (o.event_type = 'image.failed' AND t.status = 'failed'))
+       ) AS projected
 FROM claimed c
 JOIN webhook_outcomes o ON o.outcome_key = c.outcome_key
 LEFT JOIN webhook_endpoints e ON e.id = c.endpoint_id
@@ -163,6 +168,17 @@ class PostgresDeliveries:
                     final,
                 )
 
+    async def postpone(self, delivery: Claimed, seconds: float) -> None:
+        """Make the delivery due again in ``seconds`` without counting an attempt."""
+        with postgres_errors():
+            await self._pool.execute(
+                "UPDATE webhook_deliveries "
+                "SET next_attempt_at = now() + make_interval(secs => $2), updated_at = now() "
+                "WHERE id = $1 AND status = 'pending'",
+                delivery.id,
+                float(seconds),
+            )
+
     async def cancel(self, delivery: Claimed, reason: str) -> None:
         with postgres_errors():
             await self._pool.execute(
@@ -215,4 +231,5 @@ def _claimed(row: Any) -> Claimed:
         payload=dict(row["payload"]),
         secret=row["secret"],
         endpoint_removed=bool(row["endpoint_removed"]),
+        projected=bool(row["projected"]),
     )
