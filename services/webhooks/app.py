@@ -62,6 +62,7 @@ async def run_webhooks(
         lease_seconds=settings.lease_seconds,
         poll_interval_seconds=settings.poll_interval_seconds,
         read_model_wait_seconds=settings.read_model_wait_seconds,
+        tracer=telemetry.tracer("services.webhooks"),
     )
     client_id = f"clearcut-webhooks-{socket.gethostname()}-{os.getpid()}"
     producer = create_producer(common.kafka, "clearcut-webhooks")  # for dead letters

@@ -13,6 +13,8 @@ import time
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from opentelemetry import trace
+
 from services.webhooks.domain.attempts import (
     AttemptResult,
     DeliveryStatus,
@@ -43,6 +45,7 @@ class Dispatcher:
         lease_seconds: float,
         poll_interval_seconds: float,
         read_model_wait_seconds: float = 0.0,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self._store = store
         self._sender = sender
@@ -53,6 +56,7 @@ class Dispatcher:
         self._lease = lease_seconds
         self._poll = poll_interval_seconds
         self._read_model_wait = read_model_wait_seconds
+        self._tracer = tracer or trace.get_tracer(__name__)
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._random = random.Random()
@@ -136,10 +140,21 @@ class Dispatcher:
             headers = signed_headers(delivery.secret, delivery.id, int(time.time()), payload)
             headers[ATTEMPT_HEADER] = str(delivery.attempts + 1)
             self._metrics.in_flight.inc()
-            try:
-                result = await self._sender.send(delivery.url, headers, payload)
-            finally:
-                self._metrics.in_flight.dec()
+            with self._tracer.start_as_current_span(
+                "webhook POST", kind=trace.SpanKind.CLIENT
+            ) as span:
+                span.set_attribute("webhook.delivery_id", delivery.id)
+                span.set_attribute("webhook.attempt", delivery.attempts + 1)
+                span.set_attribute("webhook.target", delivery.target)
+                span.set_attribute("server.address", urlsplit(delivery.url).hostname or "")
+                try:
+                    result = await self._sender.send(delivery.url, headers, payload)
+                finally:
+                    self._metrics.in_flight.dec()
+                if result.status_code is not None:
+                    span.set_attribute("http.response.status_code", result.status_code)
+                if result.outcome.value != "delivered":
+                    span.set_status(trace.StatusCode.ERROR, result.description or "")
             self._metrics.attempt_seconds.observe(result.duration_ms / 1000)
         decision = decide(
             result,

@@ -321,6 +321,7 @@ def test_an_image_uploaded_of_schema_version_1_still_validates() -> None:
     del data["callback_url"]
     data["schema_version"] = 1
     event = validate(spec, data)
+    assert isinstance(event, ImageUploaded)
     assert event.callback_url is None and event.schema_version == 1
     assert ImageUploaded.model_validate(data | {"schema_version": 2}).schema_version == 2
 
