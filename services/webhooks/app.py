@@ -63,6 +63,7 @@ async def run_webhooks(
         poll_interval_seconds=settings.poll_interval_seconds,
         read_model_wait_seconds=settings.read_model_wait_seconds,
         tracer=telemetry.tracer("services.webhooks"),
+        retention_seconds=settings.log_retention_days * 86400,
     )
     client_id = f"clearcut-webhooks-{socket.gethostname()}-{os.getpid()}"
     producer = create_producer(common.kafka, "clearcut-webhooks")  # for dead letters

@@ -29,6 +29,7 @@ from services.webhooks.ports import Claimed, DeliveryStore, Sender
 
 logger = logging.getLogger(__name__)
 PENDING_REFRESH_SECONDS = 10.0
+RETENTION_INTERVAL_SECONDS = 3600.0
 READ_MODEL_RECHECK_SECONDS = 0.3
 
 
@@ -46,6 +47,7 @@ class Dispatcher:
         poll_interval_seconds: float,
         read_model_wait_seconds: float = 0.0,
         tracer: trace.Tracer | None = None,
+        retention_seconds: float | None = None,
     ) -> None:
         self._store = store
         self._sender = sender
@@ -57,6 +59,7 @@ class Dispatcher:
         self._poll = poll_interval_seconds
         self._read_model_wait = read_model_wait_seconds
         self._tracer = tracer or trace.get_tracer(__name__)
+        self._retention = retention_seconds
         self._wake = asyncio.Event()
         self._running: set[asyncio.Task[None]] = set()
         self._random = random.Random()
@@ -65,7 +68,7 @@ class Dispatcher:
         self._wake.set()
 
     async def run(self, stop: asyncio.Event) -> None:
-        last_count = 0.0
+        last_count = last_retention = 0.0
         try:
             while not stop.is_set():
                 free = self._concurrency - len(self._running)
@@ -82,6 +85,9 @@ class Dispatcher:
                 if time.monotonic() - last_count >= PENDING_REFRESH_SECONDS:
                     last_count = time.monotonic()
                     await self._refresh_pending()
+                if time.monotonic() - last_retention >= RETENTION_INTERVAL_SECONDS:
+                    last_retention = time.monotonic()
+                    await self._forget_old()
                 if claimed and len(claimed) == free:
                     await asyncio.sleep(0)  # more may be due: claim again when slots free
                     if len(self._running) >= self._concurrency:
@@ -100,6 +106,18 @@ class Dispatcher:
             return
         with contextlib.suppress(Exception):
             self._metrics.pending.set(await counter())
+
+    async def _forget_old(self) -> None:
+        forget = getattr(self._store, "forget_older_than", None)
+        if self._retention is None or forget is None:
+            return
+        try:
+            removed = await forget(self._retention)
+        except Exception:
+            logger.warning("cannot trim the delivery log", exc_info=True)
+            return
+        if removed:
+            logger.info("removed %d outcomes older than the log's retention", removed)
 
     async def _deliver(self, delivery: Claimed) -> None:
         try:

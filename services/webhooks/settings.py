@@ -52,6 +52,12 @@ class WebhooksSettings(BaseSettings):
         "(so the links in it answer at once), at most this long after it was created; 0 "
         "sends at once.",
     )
+    log_retention_days: float = Field(
+        30.0,
+        gt=0,
+        description="Finished deliveries, their attempts and outcomes are removed from the "
+        "delivery log this long after the outcome; so are callback URLs of uploads as old.",
+    )
     concurrency: int = Field(16, ge=1, description="Deliveries sent at once per process.")
     poll_interval_seconds: float = Field(
         1.0, gt=0, description="How often due retries are looked for in PostgreSQL."

@@ -189,6 +189,35 @@ class PostgresDeliveries:
                 reason,
             )
 
+    async def forget_older_than(self, seconds: float) -> int:
+        """Remove outcomes older than ``seconds`` whose deliveries are all finished, with
+        their deliveries and attempts, and callbacks as old. Returns the outcomes removed."""
+        with postgres_errors():
+            async with self._pool.acquire() as conn, conn.transaction():
+                old = [
+                    row["outcome_key"]
+                    for row in await conn.fetch(
+                        "SELECT o.outcome_key FROM webhook_outcomes o "
+                        "WHERE o.created_at < now() - make_interval(secs => $1) "
+                        "AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d "
+                        "WHERE d.outcome_key = o.outcome_key AND d.status = 'pending') "
+                        "LIMIT 10000",
+                        float(seconds),
+                    )
+                ]
+                await conn.execute(
+                    "DELETE FROM webhook_deliveries WHERE outcome_key = ANY($1::text[])", old
+                )
+                await conn.execute(
+                    "DELETE FROM webhook_outcomes WHERE outcome_key = ANY($1::text[])", old
+                )
+                await conn.execute(
+                    "DELETE FROM webhook_callbacks "
+                    "WHERE created_at < now() - make_interval(secs => $1)",
+                    float(seconds),
+                )
+        return len(old)
+
     async def pending(self) -> int:
         with postgres_errors():
             count = await self._pool.fetchval(

@@ -102,3 +102,38 @@ async def test_a_callback_learnt_after_its_outcome_still_gets_it(
     await store.cancel(again, "test")
     status = await pool.fetchval("SELECT status FROM webhook_deliveries WHERE id = $1", claimed.id)
     assert status == "cancelled"
+
+
+async def test_old_finished_outcomes_leave_the_log_pending_ones_stay(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    owner = f"wh-{unique}"
+    store = PostgresDeliveries(pool)
+    await EndpointRegistry(pool).add(owner, "https://hooks.example.com/a", None)
+    done = outcome_of(completed(owner, f"{unique}-done"), "http://api")
+    waiting = outcome_of(completed(owner, f"{unique}-waiting"), "http://api")
+    assert await store.record_outcome(done) == 1 and await store.record_outcome(waiting) == 1
+    await pool.execute(
+        "UPDATE webhook_outcomes SET created_at = now() - interval '40 days' "
+        "WHERE outcome_key = ANY($1::text[])",
+        [done.key, waiting.key],
+    )
+    await pool.execute(
+        "UPDATE webhook_deliveries SET status = 'delivered', next_attempt_at = NULL "
+        "WHERE outcome_key = $1",
+        done.key,
+    )
+    assert await store.forget_older_than(30 * 86400) >= 1
+    left = await pool.fetch("SELECT outcome_key FROM webhook_outcomes WHERE owner = $1", owner)
+    assert [row["outcome_key"] for row in left] == [waiting.key]
+    assert (
+        await pool.fetchval(
+            "SELECT count(*) FROM webhook_deliveries WHERE outcome_key = $1", done.key
+        )
+        == 0
+    )
+    await pool.execute(
+        "UPDATE webhook_deliveries SET status = 'cancelled', next_attempt_at = NULL "
+        "WHERE owner = $1",
+        owner,
+    )
