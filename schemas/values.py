@@ -38,7 +38,7 @@ Pixels = Annotated[int, Field(ge=1)]
 Milliseconds = Annotated[float, Field(ge=0)]
 Background = Annotated[str, Field(pattern=r"^(transparent|#[0-9a-f]{6})$")]
 CallbackUrl = Annotated[
-    str, Field(min_length=10, max_length=2048, pattern=r"^https?://[^\s/?#@]+(/\S*)?$")
+    str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s/?#@]+([/?]\S*)?$")
 ]
 
 

@@ -6,7 +6,10 @@ import re
 from collections.abc import Collection
 from urllib.parse import urlsplit
 
+from pydantic import TypeAdapter, ValidationError
+
 from schemas import OutputFormat, ProcessingOptions
+from schemas.values import CallbackUrl
 from services.upload.domain.errors import ErrorCode, Rejected, shown
 
 _HEX6 = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -70,6 +73,7 @@ def parse_model(value: str | None, known: Collection[str] | None = None) -> str 
 
 
 MAX_CALLBACK_URL = 2048
+_CALLBACK_CONTRACT: TypeAdapter[str] = TypeAdapter(CallbackUrl)
 
 
 def parse_callback_url(value: str | None) -> str | None:
@@ -106,7 +110,11 @@ def parse_callback_url(value: str | None) -> str | None:
         raise refuse("must not have a #fragment")
     if port == 0:
         raise refuse("names port 0")
-    return text
+    text = parts.scheme.lower() + text[len(parts.scheme) :]
+    try:
+        return _CALLBACK_CONTRACT.validate_python(text)
+    except ValidationError:
+        raise refuse("is not a URL the event contract accepts") from None
 
 
 _TRUE = ("true", "1", "yes", "on")

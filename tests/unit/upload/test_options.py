@@ -86,6 +86,9 @@ def test_callback_url_is_an_absolute_http_url_without_credentials() -> None:
         "https://hooks.example.com/c?x=1"
     )
     assert parse_callback_url("http://127.0.0.1:9/") == "http://127.0.0.1:9/"
+    assert parse_callback_url("HTTPS://hooks.example.com?x=1") == "https://hooks.example.com?x=1"
+    assert parse_callback_url("https://ab") == "https://ab"
+    assert parse_callback_url("https://[2001:db8::1]:8443/x") == "https://[2001:db8::1]:8443/x"
     for bad, why in [
         ("ftp://hooks.example.com/", "https://"),
         ("hooks.example.com/x", "https://"),
