@@ -14,6 +14,7 @@ from pydantic import Field, field_validator
 
 from schemas.values import (
     REQUIRED_RESULT_KINDS,
+    CallbackUrl,
     EventId,
     ExecutionProvider,
     FailureReason,
@@ -90,6 +91,18 @@ class ImageUploaded(_TaskEvent):
     options: ProcessingOptions = Field(description="What the client asked for.")
     reprocessing: Reprocessing | None = Field(
         None, description="Set when this re-publishes an existing image; null for a new upload."
+    )
+    callback_url: CallbackUrl | None = Field(
+        None,
+        description="Where the webhooks service POSTs this task's completion or failure, "
+        "besides the owner's registered endpoints; null for none. Never set on a reprocessing. "
+        "Added in schema version 2.",
+    )
+    schema_version: int = Field(
+        2,
+        ge=1,
+        description="Revision of this event type's schema the producer wrote; each additive "
+        "change raises it. Absent means 1.",
     )
 
 

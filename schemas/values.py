@@ -37,6 +37,9 @@ ImageMediaType = Annotated[str, Field(max_length=127, pattern=r"^image/[a-z0-9][
 Pixels = Annotated[int, Field(ge=1)]
 Milliseconds = Annotated[float, Field(ge=0)]
 Background = Annotated[str, Field(pattern=r"^(transparent|#[0-9a-f]{6})$")]
+CallbackUrl = Annotated[
+    str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s/?#@]+([/?]\S*)?$")
+]
 
 
 def _to_utc(value: datetime) -> datetime:

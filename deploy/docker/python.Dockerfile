@@ -1,11 +1,11 @@
-# Clearcut services on CPython: upload (with the projector) and notifier by default;
+# Clearcut services on CPython: upload (with the projector), notifier and webhooks by default;
 # `--build-arg EXTRAS=processor` gives a CPU-only processor image.
 # Build from the repository root: docker build -f deploy/docker/python.Dockerfile .
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE}
 
-ARG EXTRAS=upload,notifier
+ARG EXTRAS=upload,notifier,webhooks
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \

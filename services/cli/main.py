@@ -19,6 +19,7 @@ from services.cli import (
     topics,
     upload,
     usage,
+    webhooks,
 )
 
 app = typer.Typer(
@@ -38,6 +39,7 @@ processor.register(app)
 notifier.register(app)
 usage.register(app)
 status.register(app)
+webhooks.register(app)
 app.add_typer(stack.app, name="stack")
 app.add_typer(topics.app, name="topics")
 app.add_typer(docs.app, name="docs")

@@ -19,6 +19,7 @@ SETTINGS_MODULES = (
     "services.upload.settings",
     "services.processor.settings",
     "services.notifier.settings",
+    "services.webhooks.settings",
 )
 README = REPO_ROOT / "README.md"
 BEGIN, END = (

@@ -227,7 +227,7 @@ class PrometheusSettings(BaseSettings):
     scrape_interval_s: int = Field(5, ge=1, description="How often every target is scraped.")
     targets: str = Field(
         "upload=127.0.0.1:8080,notifier=127.0.0.1:8081,processor=127.0.0.1:8082,"
-        "projector=127.0.0.1:8083",
+        "projector=127.0.0.1:8083,webhooks=127.0.0.1:8084",
         description="The services' /metrics as `service=host:port`, comma-separated.",
     )
 

@@ -14,7 +14,7 @@ from services.devstack.component import Status
 from services.devstack.process import ManagedProcess, StackError, port_open
 
 # Start order: the read model first, so nothing the others do goes unrecorded.
-SERVICE_NAMES = ("projector", "upload", "processor", "notifier")
+SERVICE_NAMES = ("projector", "upload", "processor", "notifier", "webhooks")
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,11 @@ class ServiceSpec:
     port: int
     ready_path: str  # answers 200 once the service can do its work
     start_timeout: float = 120.0
+    command: tuple[str, ...] = ()  # the `clearcut` arguments that run it; default: its name
+
+    @property
+    def arguments(self) -> tuple[str, ...]:
+        return self.command or (self.name,)
 
 
 def service_specs() -> list[ServiceSpec]:
@@ -31,14 +36,19 @@ def service_specs() -> list[ServiceSpec]:
     from services.notifier.settings import NotifierSettings
     from services.processor.settings import ProcessorSettings
     from services.upload.settings import UploadSettings
+    from services.webhooks.settings import WebhooksSettings
 
     upload, notifier, processor = UploadSettings(), NotifierSettings(), ProcessorSettings()
+    webhooks = WebhooksSettings()
     return [
         ServiceSpec("projector", upload.host, upload.projector_metrics_port, "/metrics"),
         ServiceSpec("upload", upload.host, upload.port, "/readyz"),
         # Loads and warms the model before it reports ready.
         ServiceSpec("processor", processor.web_host, processor.web_port, "/readyz", 300.0),
         ServiceSpec("notifier", notifier.host, notifier.port, "/readyz"),
+        ServiceSpec(
+            "webhooks", webhooks.host, webhooks.port, "/readyz", command=("webhooks", "serve")
+        ),
     ]
 
 
@@ -82,7 +92,7 @@ class ServiceProcess:
                 "another process. Stop it, or move the service with its port setting."
             )
         self.process.start(
-            [sys.executable, "-m", "services.cli.main", self.spec.name],
+            [sys.executable, "-m", "services.cli.main", *self.spec.arguments],
             env={"CLEARCUT_OTEL_LOG_FILE": str(self._log_file)},
         )
         return "started"

@@ -76,18 +76,19 @@ class UploadService:
         body: bytes,
         options: ProcessingOptions,
         idempotency_key: str | None = None,
+        callback_url: str | None = None,
     ) -> Accepted:
         key = check_key(idempotency_key)
         loop = asyncio.get_running_loop()
         sha256, facts = await loop.run_in_executor(
             self._executor, _examine, body, self._policy.limits
         )
-        request_fingerprint = fingerprint(sha256, options)
+        request_fingerprint = fingerprint(sha256, options, callback_url)
         if key is not None:
             replayed = await self._replay(owner, key, request_fingerprint)
             if replayed is not None:
                 return replayed
-        event = self._event(owner, body, sha256, facts, options)
+        event = self._event(owner, body, sha256, facts, options, callback_url)
         if not await self._ledger.reserve(event, key, request_fingerprint):
             # Another request with the same key reserved it first.
             assert key is not None
@@ -136,6 +137,7 @@ class UploadService:
         sha256: str,
         facts: ImageFacts,
         options: ProcessingOptions,
+        callback_url: str | None,
     ) -> ImageUploaded:
         image_id = str(uuid.uuid4())
         return ImageUploaded(
@@ -154,6 +156,7 @@ class UploadService:
                 height=facts.height,
             ),
             options=options,
+            callback_url=callback_url,
         )
 
     async def _store_and_publish(self, event: ImageUploaded, body: bytes) -> None:

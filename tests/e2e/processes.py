@@ -35,7 +35,7 @@ class ServiceProcess:
         self, command: str, log_dir: Path, env: dict[str, str], ready_url: str | None = None
     ) -> None:
         self.command = command
-        self.log = log_dir / f"{command}-{time.monotonic_ns()}.log"
+        self.log = log_dir / f"{command.replace(' ', '-')}-{time.monotonic_ns()}.log"
         self.env = {**os.environ, "CLEARCUT_OTEL_LOG_FORMAT": "text", **env}
         self.ready_url = ready_url
         self.process: subprocess.Popen[bytes] | None = None
@@ -43,7 +43,7 @@ class ServiceProcess:
     def start(self) -> None:
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "services.cli.main", self.command],
+                [sys.executable, "-m", "services.cli.main", *self.command.split()],
                 cwd=REPO_ROOT,
                 env=self.env,
                 stdout=out,

@@ -19,6 +19,7 @@ LIVE = {
     "clearcut-processor": 'clearcut_processor_tasks_total{outcome=~"completed|reused"}',
     "clearcut-projector": "clearcut_projector_events_total",
     "clearcut-notifier": "notifier_events_total",
+    "clearcut-webhooks": "webhooks_events_total",
 }
 
 

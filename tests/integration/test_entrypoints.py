@@ -14,6 +14,8 @@ import pytest
 HELP = [
     ["-m", "services.processor", "--help"],
     ["-m", "services.notifier", "--help"],
+    ["-m", "services.webhooks", "--help"],
+    ["-m", "services.cli.main", "webhooks", "serve", "--help"],
     *(
         ["-m", "services.cli.main", command, "--help"]
         for command in ("upload", "projector", "processor", "notifier", "submit", "fetch", "logs")
@@ -57,6 +59,8 @@ def taken_port() -> Iterator[int]:
         (["-m", "services.cli.main", "processor"], "CLEARCUT_PROCESSOR_WEB_PORT"),
         (["-m", "services.cli.main", "upload"], "CLEARCUT_UPLOAD_PORT"),
         (["-m", "services.cli.main", "projector"], "CLEARCUT_UPLOAD_PROJECTOR_METRICS_PORT"),
+        (["-m", "services.webhooks"], "CLEARCUT_WEBHOOKS_PORT"),
+        (["-m", "services.cli.main", "webhooks", "serve"], "CLEARCUT_WEBHOOKS_PORT"),
     ],
     ids=lambda v: " ".join(v[1:]) if isinstance(v, list) else v,
 )

@@ -15,7 +15,7 @@ import pytest
 import services
 
 ROOT = Path(services.__file__).resolve().parent
-SERVICES = ("upload", "processor", "notifier")
+SERVICES = ("upload", "processor", "notifier", "webhooks")
 
 
 def _imports(path: Path) -> set[str]:

@@ -89,13 +89,18 @@ INFRA_CREDENTIALS: list[tuple[str, str, type[BaseSettings], str]] = [
     ("postgres", "POSTGRES_DB", PostgresSettings, "database"),
 ]
 # Services with an HTTP port of their own, and the env prefix of their settings.
-HTTP_SERVICES = {"upload": "CLEARCUT_UPLOAD_", "notifier": "CLEARCUT_NOTIFIER_"}
+HTTP_SERVICES = {
+    "upload": "CLEARCUT_UPLOAD_",
+    "notifier": "CLEARCUT_NOTIFIER_",
+    "webhooks": "CLEARCUT_WEBHOOKS_",
+}
 COMMANDS = {
     "init": ["clearcut", "init"],
     "upload": ["clearcut", "upload"],
     "projector": ["clearcut", "projector"],
     "processor": ["clearcut", "processor"],
     "notifier": ["clearcut", "notifier"],
+    "webhooks": ["clearcut", "webhooks", "serve"],
 }
 INIT_SERVICE = "init"
 PROMETHEUS_DIR = REPO_ROOT / "deploy" / "prometheus"

@@ -224,6 +224,9 @@ WRONG = [
     ("ImageUploaded", ("options", "background"), "#FFFFFF", True),
     ("ImageUploaded", ("options", "model"), "", True),
     ("ImageUploaded", ("reprocessing",), "yes", True),
+    ("ImageUploaded", ("callback_url",), "ftp://hooks.example.com/", True),
+    ("ImageUploaded", ("callback_url",), "https://user@hooks.example.com/", True),
+    ("ImageUploaded", ("callback_url",), "https://hooks.example.com/a b", True),
     ("ProcessingStarted", ("attempt",), 0, True),
     ("ProcessingStarted", ("attempt",), "1", False),
     ("ProcessingStarted", ("provider",), "rocm", True),
@@ -310,6 +313,17 @@ def test_events_are_immutable() -> None:
     event = ImageDownloaded.model_validate(example(spec_for(ImageDownloaded)))
     with pytest.raises(ValidationError):
         event.kind = ResultKind.MASK  # type: ignore[misc]
+
+
+def test_an_image_uploaded_of_schema_version_1_still_validates() -> None:
+    spec = spec_for(ImageUploaded)
+    data = example(spec)
+    del data["callback_url"]
+    data["schema_version"] = 1
+    event = validate(spec, data)
+    assert isinstance(event, ImageUploaded)
+    assert event.callback_url is None and event.schema_version == 1
+    assert ImageUploaded.model_validate(data | {"schema_version": 2}).schema_version == 2
 
 
 def test_schema_version_defaults_to_1_when_absent() -> None:

@@ -27,6 +27,7 @@ from services.notifier.settings import NotifierSettings
 from services.processor.settings import ProcessorSettings
 from services.run.processes import service_specs
 from services.upload.settings import UploadSettings
+from services.webhooks.settings import WebhooksSettings
 
 K8S_DIR = REPO_ROOT / "deploy" / "k8s"
 BASE_DIR = K8S_DIR / "base"
@@ -37,19 +38,20 @@ DOCKER_DIR = REPO_ROOT / "deploy" / "docker"
 KUSTOMIZATION = "kustomization.yaml"
 WORKLOAD_KINDS = ("Deployment", "Job")
 # Every workload's component label, which is also the compose service it runs.
-COMPONENTS = ("init", "upload", "projector", "processor", "notifier")
+COMPONENTS = ("init", "upload", "projector", "processor", "notifier", "webhooks")
 # Components that serve HTTP (health, readiness, metrics): settings class, bind and port field.
 HTTP_COMPONENTS: dict[str, tuple[type[BaseSettings], str, str]] = {
     "upload": (UploadSettings, "host", "port"),
     "notifier": (NotifierSettings, "host", "port"),
     "processor": (ProcessorSettings, "web_host", "web_port"),
+    "webhooks": (WebhooksSettings, "host", "port"),
 }
 # Components that serve only /metrics (no health endpoints, so no probes).
 METRICS_COMPONENTS: dict[str, tuple[type[BaseSettings], str, str]] = {
     "projector": (UploadSettings, "host", "projector_metrics_port"),
 }
 # Replica counts of the Deployments that KEDA does not scale.
-REPLICAS = {"upload": 2, "notifier": 2, "projector": 1}
+REPLICAS = {"upload": 2, "notifier": 2, "projector": 1, "webhooks": 2}
 MIN_KAFKA_VERSION = (2, 1, 0)
 GPU = "nvidia.com/gpu"
 UID = r"useradd [^\n]*--uid (\d+)"

@@ -14,7 +14,13 @@ from prometheus_client import CollectorRegistry
 from services.common.auth import AuthSettings
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
-from services.upload.api import routes_archive, routes_images, routes_ops, routes_usage
+from services.upload.api import (
+    routes_archive,
+    routes_images,
+    routes_ops,
+    routes_usage,
+    routes_webhooks,
+)
 from services.upload.api.docs_page import install_docs
 from services.upload.api.errors import install_error_handlers, use_error_body_for_validation
 from services.upload.api.middleware import HttpMetrics, RequestMetrics, TraceHeaders
@@ -25,7 +31,8 @@ from services.upload.settings import UploadSettings
 
 DESCRIPTION = """Upload photos, follow their processing, download the cut-out or the mask.
 
-A web page for people is served at `/`. Every request under `/v1/images` needs
+A web page for people is served at `/`. Every request under `/v1/images`, `/v1/usage` and
+`/v1/webhooks` needs
 `Authorization: Bearer <API key>`; `/v1/models` and `/v1/page-config` need none. Errors are JSON:
 `{"error": {"code": "...", "message": "...", "details": {...}}}` with a stable `code`."""
 
@@ -60,6 +67,7 @@ def create_app(
     app.include_router(routes_archive.router)
     app.include_router(routes_images.router)
     app.include_router(routes_usage.router)
+    app.include_router(routes_webhooks.router)
     app.include_router(routes_ops.router)
     dev_key = (auth or AuthSettings()).dev_key.get_secret_value()
     mount_page(app, settings, dev_key or None)

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from services.upload.domain.errors import ErrorCode, Rejected, shown
 
 FILE_FIELD = "file"
-OPTION_FIELDS = ("output_format", "background", "model", "foreground_estimation")
+OPTION_FIELDS = ("output_format", "background", "model", "foreground_estimation", "callback_url")
 # Room for multipart boundaries, part headers and option fields around the image bytes.
 MULTIPART_OVERHEAD = 64 * 1024
 _MAX_FIELD_BYTES = 1024

@@ -26,11 +26,17 @@ from services.upload.api.models import (
 from services.upload.api.views import image_view, links, page_view
 from services.upload.domain.errors import ErrorCode, Rejected, shown
 from services.upload.domain.listing import DEFAULT_LIMIT, MAX_LIMIT, page_request
-from services.upload.domain.options import parse_options
+from services.upload.domain.options import parse_callback_url, parse_options
 from services.upload.domain.progress import ImageStatus
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
-UPLOAD_PARAMETERS = ("output_format", "background", "model", "foreground_estimation")
+UPLOAD_PARAMETERS = (
+    "output_format",
+    "background",
+    "model",
+    "foreground_estimation",
+    "callback_url",
+)
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _UPLOAD_BODY: dict[str, Any] = {
@@ -48,6 +54,7 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "background": {"type": "string"},
                         "model": {"type": "string"},
                         "foreground_estimation": {"type": "boolean"},
+                        "callback_url": {"type": "string", "format": "uri"},
                     },
                 }
             },
@@ -80,6 +87,16 @@ ForegroundQuery = Annotated[
         "own colour, so no fringe of the old background remains; `false`: they keep the "
         "photo's colours. Absent: the processor's setting (on by default). The mask is the "
         "same either way."
+    ),
+]
+CallbackQuery = Annotated[
+    str | None,
+    Query(
+        description="An `https://` URL that gets this upload's completion or failure as a "
+        "signed webhook POST (besides your registered endpoints; see the README's Webhooks "
+        "section). At most 2048 characters, no credentials or fragment; a private, loopback "
+        "or link-local target is refused when the webhook is sent, recorded in "
+        "`GET /v1/webhooks/deliveries`."
     ),
 ]
 IdempotencyKey = Annotated[
@@ -117,6 +134,7 @@ async def upload_image(
     background: BackgroundQuery = None,
     model: ModelQuery = None,
     foreground_estimation: ForegroundQuery = None,
+    callback_url: CallbackQuery = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
     settings = services.settings
@@ -132,7 +150,10 @@ async def upload_image(
             form.get("foreground_estimation", foreground_estimation),
             known_models=services.models.names,
         )
-        accepted = await services.uploads.accept(owner, body.data, options, idempotency_key)
+        callback = parse_callback_url(form.get("callback_url", callback_url))
+        accepted = await services.uploads.accept(
+            owner, body.data, options, idempotency_key, callback
+        )
     except Rejected as exc:
         metrics.uploads.labels(exc.code.value).inc()
         raise

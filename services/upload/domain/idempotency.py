@@ -42,11 +42,15 @@ def check_key(key: str | None) -> str | None:
     return key
 
 
-def fingerprint(body_sha256: str, options: ProcessingOptions) -> str:
+def fingerprint(
+    body_sha256: str, options: ProcessingOptions, callback_url: str | None = None
+) -> str:
     parts = [body_sha256, options.output_format.value, options.background, options.model or ""]
     if options.foreground_estimation is not None:
         # Only when given, so the fingerprints of earlier uploads stay what they were.
         parts.append(f"foreground_estimation={options.foreground_estimation}")
+    if callback_url is not None:
+        parts.append(f"callback_url={callback_url}")
     text = "\n".join(parts)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from urllib.parse import urlsplit
+
+from pydantic import TypeAdapter, ValidationError
 
 from schemas import OutputFormat, ProcessingOptions
+from schemas.values import CallbackUrl
 from services.upload.domain.errors import ErrorCode, Rejected, shown
 
 _HEX6 = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -66,6 +70,51 @@ def parse_model(value: str | None, known: Collection[str] | None = None) -> str 
             known=listed,
         )
     return name
+
+
+MAX_CALLBACK_URL = 2048
+_CALLBACK_CONTRACT: TypeAdapter[str] = TypeAdapter(CallbackUrl)
+
+
+def parse_callback_url(value: str | None) -> str | None:
+    """An absolute `https://` (or `http://`) URL without credentials or fragment, at most
+    2048 characters; absent means none. Whether its host may be reached is decided when the
+    webhook is sent (private and loopback addresses are refused there)."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+
+    def refuse(why: str) -> Rejected:
+        return Rejected(
+            ErrorCode.INVALID_OPTION,
+            f"callback_url {shown(value)} {why}",
+            option="callback_url",
+        )
+
+    if len(text) > MAX_CALLBACK_URL:
+        raise refuse(f"is longer than {MAX_CALLBACK_URL} characters")
+    if any(c.isspace() or ord(c) < 33 or ord(c) > 126 for c in text):
+        raise refuse("must be printable ASCII without spaces (percent-encode the rest)")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise refuse("is not a valid URL") from None
+    if parts.scheme.lower() not in ("https", "http"):
+        raise refuse("must be an absolute https:// URL")
+    if not parts.hostname:
+        raise refuse("names no host")
+    if parts.username is not None or parts.password is not None:
+        raise refuse("must not carry a user name or password")
+    if parts.fragment or text.endswith("#"):
+        raise refuse("must not have a #fragment")
+    if port == 0:
+        raise refuse("names port 0")
+    text = parts.scheme.lower() + text[len(parts.scheme) :]
+    try:
+        return _CALLBACK_CONTRACT.validate_python(text)
+    except ValidationError:
+        raise refuse("is not a URL the event contract accepts") from None
 
 
 _TRUE = ("true", "1", "yes", "on")

@@ -300,3 +300,51 @@ async def test_concurrent_requests_with_one_key_create_one_image(
             assert response.json()["error"]["code"] == "idempotency_key_in_use"
     assert len(objects_of(minio, api.common.s3.bucket_originals, owner.name)) == 1
     assert len(await events_of(api.common, api.common.topics.uploaded, owner.name)) == 1
+
+
+async def test_a_callback_url_reaches_the_event_and_a_bad_one_stores_nothing(
+    api: Api, owner: Owner, minio: Minio
+) -> None:
+    url = "https://hooks.example.com/orders/17?token=abc"
+    raw = await api.client.post(
+        "/v1/images", params={"callback_url": url}, content=samples.photo(), headers=owner.headers
+    )
+    assert raw.status_code == 202, raw.text
+    form = await api.client.post(
+        "/v1/images",
+        files={"file": ("photo.png", samples.photo(40, 30, "PNG"), "image/png")},
+        data={"callback_url": url + "&form=1"},
+        headers=owner.headers,
+    )
+    assert form.status_code == 202, form.text
+    events = await events_of(api.common, api.common.topics.uploaded, owner.name)
+    published = {e.event.image_id: e.event for _, e in events}
+    assert isinstance(published[raw.json()["id"]], ImageUploaded)
+    assert published[raw.json()["id"]].callback_url == url  # type: ignore[union-attr]
+    assert published[form.json()["id"]].callback_url == url + "&form=1"  # type: ignore[union-attr]
+    assert all(e.schema_version == 2 for e in published.values())
+
+    stored = len(objects_of(minio, api.common.s3.bucket_originals, owner.name))
+    bad = await api.client.post(
+        "/v1/images",
+        params={"callback_url": "ftp://hooks.example.com/"},
+        content=samples.photo(),
+        headers=owner.headers,
+    )
+    assert bad.status_code == 422
+    error = bad.json()["error"]
+    assert error["code"] == "invalid_option" and error["details"] == {"option": "callback_url"}
+    assert len(objects_of(minio, api.common.s3.bucket_originals, owner.name)) == stored
+    assert len(await events_of(api.common, api.common.topics.uploaded, owner.name)) == 2
+
+    # The same Idempotency-Key with another callback is another request.
+    headers = {**owner.headers, "Idempotency-Key": f"cb-{uuid.uuid4()}"}
+    data = samples.photo(70, 50)
+    first = await api.client.post(
+        "/v1/images", params={"callback_url": url}, content=data, headers=headers
+    )
+    other = await api.client.post(
+        "/v1/images", params={"callback_url": url + "x"}, content=data, headers=headers
+    )
+    assert first.status_code == 202 and other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"

@@ -58,3 +58,16 @@ def test_foreground_estimation_is_part_of_the_fingerprint_only_when_given() -> N
     assert len({unset, off, on}) == 3
     legacy = "\n".join([SHA, OPTIONS.output_format.value, OPTIONS.background, OPTIONS.model or ""])
     assert unset == hashlib.sha256(legacy.encode()).hexdigest(), "earlier keys stay valid"
+
+
+def test_a_callback_url_is_part_of_the_fingerprint_only_when_given() -> None:
+    from schemas import OutputFormat, ProcessingOptions
+    from services.upload.domain.idempotency import fingerprint
+
+    options = ProcessingOptions(output_format=OutputFormat.PNG, background="transparent")
+    plain = fingerprint("a" * 64, options)
+    assert fingerprint("a" * 64, options, None) == plain
+    assert fingerprint("a" * 64, options, "https://x.example/1") != plain
+    assert fingerprint("a" * 64, options, "https://x.example/1") != fingerprint(
+        "a" * 64, options, "https://x.example/2"
+    )

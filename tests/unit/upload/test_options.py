@@ -75,3 +75,31 @@ def test_a_model_outside_the_known_ones_is_refused_naming_them() -> None:
         "known": "isnet-general-use, isnet-general-use-quint8",
     }
     assert "isnet-general-use, isnet-general-use-quint8" in refused.value.message
+
+
+def test_callback_url_is_an_absolute_http_url_without_credentials() -> None:
+    from services.upload.domain.options import parse_callback_url
+
+    assert parse_callback_url(None) is None
+    assert parse_callback_url("  ") is None
+    assert parse_callback_url(" https://hooks.example.com/c?x=1 ") == (
+        "https://hooks.example.com/c?x=1"
+    )
+    assert parse_callback_url("http://127.0.0.1:9/") == "http://127.0.0.1:9/"
+    assert parse_callback_url("HTTPS://hooks.example.com?x=1") == "https://hooks.example.com?x=1"
+    assert parse_callback_url("https://ab") == "https://ab"
+    assert parse_callback_url("https://[2001:db8::1]:8443/x") == "https://[2001:db8::1]:8443/x"
+    for bad, why in [
+        ("ftp://hooks.example.com/", "https://"),
+        ("hooks.example.com/x", "https://"),
+        ("https:///x", "no host"),
+        ("https://user:pw@hooks.example.com/", "user name"),
+        ("https://hooks.example.com/#frag", "fragment"),
+        ("https://hooks.example.com/a b", "spaces"),
+        ("https://hooks.example.com:99999/", "valid URL"),
+        ("https://hooks.example.com/" + "a" * 2048, "2048"),
+    ]:
+        with pytest.raises(Rejected, match=why) as refused:
+            parse_callback_url(bad)
+        assert refused.value.code is ErrorCode.INVALID_OPTION
+        assert refused.value.details == {"option": "callback_url"}
