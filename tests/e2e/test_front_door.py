@@ -54,6 +54,12 @@ class Deployment:
             check=False,
         )
 
+    def model_tasks(self) -> dict[str, int]:
+        """Tasks finished in the last hour per model, from `clearcut models status`."""
+        status = self.cli("models", "status", "--since", "1h", "--json")
+        assert status.returncode == 0, status.stderr
+        return {row["model"]: row["tasks"] for row in json.loads(status.stdout)["models"]}
+
     def new_key(self, owner: str, *options: str) -> tuple[str, str]:
         """(key, key id) of a key made with `clearcut keys create`."""
         made = self.cli("keys", "create", "--owner", owner, *options)
@@ -117,6 +123,14 @@ def flat_photo(width: int, height: int) -> bytes:
     out = io.BytesIO()
     image.save(out, "JPEG", quality=70)
     return out.getvalue()
+
+
+def sample(metrics: str, series: str) -> float:
+    """The value of one series in Prometheus text, 0 when it is absent."""
+    for line in metrics.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def auth(key: str) -> dict[str, str]:
@@ -464,6 +478,8 @@ async def test_a_canary_takes_its_share_and_the_default_changes_without_a_restar
     assert "30 %" in started.stdout
     await asyncio.sleep(1.5)  # the workers read the routing every second here
     async with httpx.AsyncClient(timeout=60) as client:
+        tasks_before = deployment.model_tasks()
+        metrics_before = (await client.get(deployment.processor_metrics)).text
         ids = []
         for _ in range(200):
             answer = await client.post(
@@ -479,6 +495,8 @@ async def test_a_canary_takes_its_share_and_the_default_changes_without_a_restar
         assert models.count(deployment.stable) + on_canary == 200
         assert 40 <= on_canary <= 80, on_canary  # 30 % of 200, within 3 standard deviations
 
+        # Side by side in `clearcut models status` (earlier tests of this module ran on
+        # the default model, hence the differences) and in the processor's /metrics.
         status = deployment.cli("models", "status", "--since", "1h", "--json")
         assert status.returncode == 0, status.stderr
         body = json.loads(status.stdout)
@@ -488,21 +506,19 @@ async def test_a_canary_takes_its_share_and_the_default_changes_without_a_restar
             "canary_percent": 30.0,
         }
         rows = {r["model"]: r for r in body["models"]}
-        assert rows[deployment.canary]["tasks"] == on_canary
-        assert rows[deployment.stable]["tasks"] == 200 - on_canary
-        for name in (deployment.canary, deployment.stable):
+        expected = {deployment.canary: on_canary, deployment.stable: 200 - on_canary}
+        for name, count in expected.items():
+            assert rows[name]["tasks"] - tasks_before.get(name, 0) == count
             assert rows[name]["failure_rate"] == 0 and rows[name]["p50_ms"] > 0
         metrics = (await client.get(deployment.processor_metrics)).text
-        for name, count in ((deployment.canary, on_canary), (deployment.stable, 200 - on_canary)):
-            line = (
+        for name, count in expected.items():
+            completed = (
                 f'clearcut_processor_model_tasks_total{{model="{name}",outcome="completed",'
-                f'version="1"}} {float(count)}'
+                'version="1"}'
             )
-            assert line in metrics
-            assert (
-                f'clearcut_processor_model_task_seconds_count{{model="{name}",version="1"}}'
-                in metrics
-            )
+            timed = f'clearcut_processor_model_task_seconds_count{{model="{name}",version="1"}}'
+            for series in (completed, timed):
+                assert sample(metrics, series) - sample(metrics_before, series) == count
 
         # The canary becomes the default, with the workers running.
         assert deployment.cli("models", "canary", "--off").returncode == 0

@@ -21,20 +21,6 @@ class KeyLimits:
     max_concurrent: int
     monthly_megapixels: float
 
-    @staticmethod
-    def of(
-        rate_per_minute: int | None,
-        max_concurrent: int | None,
-        monthly_megapixels: float | None,
-        defaults: KeyLimits,
-    ) -> KeyLimits:
-        """The key's own limits where set (not NULL), the defaults elsewhere."""
-        return KeyLimits(
-            defaults.rate_per_minute if rate_per_minute is None else rate_per_minute,
-            defaults.max_concurrent if max_concurrent is None else max_concurrent,
-            defaults.monthly_megapixels if monthly_megapixels is None else monthly_megapixels,
-        )
-
 
 def megapixels(width: int, height: int) -> float:
     return width * height / 1_000_000
