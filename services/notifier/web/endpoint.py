@@ -251,7 +251,9 @@ class WebsocketEndpoint:
             )
             return None
         if owner is None:
-            await self._unauthorized(ws, "the API key is unknown, revoked or expired")
+            await self._unauthorized(
+                ws, "the API key is unknown, revoked, expired or lacks the images:read scope"
+            )
             return None
         return owner, hash_key(key)
 
