@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,7 +27,7 @@ import pytest
 import websockets
 from PIL import Image
 
-from bench.nullmodel import null_model_bytes
+from bench.nullmodel import write_null_models
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.s3 import minio_client
 from services.common.settings import CommonSettings, TopicNames
@@ -70,42 +69,6 @@ class Deployment:
         ids = [k["id"] for k in json.loads(listed.stdout)]
         assert len(ids) == 1
         return key, ids[0]
-
-
-def registry_of_two(directory: Path, stable: str, canary: str) -> Path:
-    """Two near-free models of different bytes (so different sha256s), the first the default."""
-    directory.mkdir(parents=True, exist_ok=True)
-    import hashlib
-
-    from onnx import ModelProto
-
-    entries = []
-    for name, doc in ((stable, "stable"), (canary, "canary")):
-        model = ModelProto()
-        model.ParseFromString(null_model_bytes())
-        model.doc_string = doc  # other bytes, same graph
-        data = model.SerializeToString()
-        path = directory / f"{name}.onnx"
-        path.write_bytes(data)
-        entries.append(
-            "[[model]]\n"
-            f'name = "{name}"\n'
-            'version = "1"\n'
-            'description = "mean of the channels, then a sigmoid (tests only)"\n'
-            'licence = "Apache-2.0"\n'
-            f'sha256 = "{hashlib.sha256(data).hexdigest()}"\n'
-            f"size = {len(data)}\n"
-            "input_size = [1024, 1024]\n"
-            "mean = [0.5, 0.5, 0.5]\n"
-            "std = [1.0, 1.0, 1.0]\n"
-            "output_index = 0\n\n"
-            "[[model.sources]]\n"
-            'kind = "file"\n'
-            f'location = "{path}"\n'
-        )
-    registry = directory / "registry.toml"
-    registry.write_text(f'default = "{stable}"\n\n' + "\n".join(entries))
-    return registry
 
 
 def photo(width: int = 64, height: int = 48, fmt: str = "JPEG") -> bytes:
@@ -156,7 +119,7 @@ async def deployment(
     state_bucket = f"tests-frontdoor-{unique}"
     minio_client(stack.s3).make_bucket(state_bucket)
     stable, canary = f"null-stable-{unique}", f"null-next-{unique}"
-    registry = registry_of_two(tmp_path_factory.mktemp("models"), stable, canary)
+    registry = write_null_models(tmp_path_factory.mktemp("models"), [stable, canary])
     logs = tmp_path_factory.mktemp("frontdoor")
     upload_port, notifier_port, processor_port = free_port(), free_port(), free_port()
     env = {
