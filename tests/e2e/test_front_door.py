@@ -577,7 +577,15 @@ async def test_owner_b_sees_no_trace_of_owner_a_uploading_the_same_bytes(
                 )
                 timings[label].append(time.perf_counter() - began)
                 assert answer.status_code == 404
-        theirs_ms = statistics.median(timings["theirs"]) * 1000
-        missing_ms = statistics.median(timings["missing"]) * 1000
-        print(f"404 median: another owner's id {theirs_ms:.2f} ms, unknown id {missing_ms:.2f} ms")
-        assert abs(theirs_ms - missing_ms) < max(3.0, 0.5 * missing_ms)
+        theirs_ms, missing_ms = (
+            [q * 1000 for q in statistics.quantiles(timings[label], n=4)]
+            for label in ("theirs", "missing")
+        )
+        print(
+            "404 quartiles (ms): another owner's id "
+            + "/".join(f"{q:.2f}" for q in theirs_ms)
+            + ", unknown id "
+            + "/".join(f"{q:.2f}" for q in missing_ms)
+        )
+        # The lower quartile: the time of the work itself, least disturbed by other load.
+        assert abs(theirs_ms[0] - missing_ms[0]) < max(3.0, 0.5 * missing_ms[0])
