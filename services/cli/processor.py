@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from services.cli import model_routing
 from services.common.settings import CommonSettings
 from services.processor.adapters.s3client import s3_client
 from services.processor.models.cache import CacheState, ModelCacheError
@@ -17,7 +18,11 @@ from services.processor.models.sources import parse_source
 from services.processor.settings import ProcessorSettings
 
 console = Console(soft_wrap=True)
-models_app = typer.Typer(help="The model registry and the local model cache.", no_args_is_help=True)
+models_app = typer.Typer(
+    help="The model registry, the local model cache, and which model uploads get (default, "
+    "canary).",
+    no_args_is_help=True,
+)
 
 Names = Annotated[
     list[str] | None,
@@ -28,6 +33,7 @@ Names = Annotated[
 def register(app: typer.Typer) -> None:
     """Add ``processor`` and ``models`` to the ``clearcut`` command."""
     app.command("processor")(processor)
+    model_routing.register(models_app)
     app.add_typer(models_app, name="models")
 
 

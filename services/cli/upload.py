@@ -1,4 +1,5 @@
-"""``clearcut upload``, ``clearcut projector``, ``clearcut db migrate``, ``clearcut keys``:
+"""``clearcut upload``, ``clearcut projector``, ``clearcut db migrate``, ``clearcut keys``
+(in ``keys.py``):
 the upload service's entrypoints. Each builds its settings and telemetry at start, then hands
 over to the service; nothing here holds logic of its own."""
 
@@ -6,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from services.common.auth import AuthSettings, InvalidOwner, check_owner, create_key
+from services.cli.keys import keys_app
+from services.common.auth import AuthSettings
 from services.common.ports import require_free
 from services.common.settings import CommonSettings
 from services.upload.migrations.runner import migrate_and_seed
@@ -19,7 +20,6 @@ from services.upload.settings import UploadSettings
 
 console = Console(soft_wrap=True)
 db_app = typer.Typer(help="The PostgreSQL schema of the read model and API keys.")
-keys_app = typer.Typer(help="API keys of owners.", no_args_is_help=True)
 
 
 def upload() -> None:
@@ -96,38 +96,6 @@ def migrate() -> None:
         console.print("  schema is up to date")
     if seeded:
         console.print(f"  seeded the development API key of owner {auth.dev_owner!r}")
-
-
-async def _create_key(common: CommonSettings, owner: str) -> str:
-    from services.upload.adapters.postgres import connect
-
-    conn = await connect(common.postgres)
-    try:
-        return await create_key(conn, owner)
-    finally:
-        await conn.close()
-
-
-@keys_app.command("create")
-def keys_create(
-    owner: Annotated[str, typer.Option("--owner", help="Owner the key acts for.")],
-) -> None:
-    """Create an API key for OWNER and print it. It is shown once: only its hash is stored."""
-    try:
-        check_owner(owner)
-    except InvalidOwner as exc:
-        raise typer.BadParameter(str(exc), param_hint="--owner") from None
-    common = CommonSettings()
-    try:
-        key = asyncio.run(_create_key(common, owner))
-    except Exception as exc:
-        console.print(f"[bold red]error:[/] cannot store the key: {exc}")
-        raise typer.Exit(1) from exc
-    # The key alone on stdout, so that scripts can capture it; the note goes to stderr.
-    print(key)
-    Console(stderr=True).print(
-        f"API key for {owner!r} created. Store it now: it is not shown again.", style="dim"
-    )
 
 
 def register(app: typer.Typer) -> None:

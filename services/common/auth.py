@@ -17,8 +17,10 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from enum import StrEnum
+from typing import Any, Protocol
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -27,6 +29,24 @@ KEY_PREFIX = "cc_"
 OWNER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 _BEARER = re.compile(r"^\s*Bearer\s+(\S+)\s*$", re.IGNORECASE)
 _MAX_KEY_LENGTH = 256
+
+
+# A key counts when it is neither revoked nor expired (a rotation may revoke it later).
+ACTIVE_KEY = (
+    "(revoked_at IS NULL OR revoked_at > now()) AND (expires_at IS NULL OR expires_at > now())"
+)
+
+
+class Scope(StrEnum):
+    """What a key may do. ``images:read``: status, results, lists, usage, the websocket;
+    ``images:write``: upload, reprocess, delete; ``admin``: the operator's HTTP routes."""
+
+    IMAGES_READ = "images:read"
+    IMAGES_WRITE = "images:write"
+    ADMIN = "admin"
+
+
+DEFAULT_SCOPES = (Scope.IMAGES_READ, Scope.IMAGES_WRITE)
 
 
 class AuthSettings(BaseSettings):
@@ -82,14 +102,34 @@ def bearer_token(authorization: str | None) -> str | None:
     return match.group(1)
 
 
-async def owner_for_key(db: Queryable, key: str | None) -> str | None:
-    """The owner of an active (not revoked) key, or None when missing, unknown or revoked."""
+async def owner_for_key(
+    db: Queryable, key: str | None, scope: Scope = Scope.IMAGES_READ
+) -> str | None:
+    """The owner of an active (not revoked, not expired) key holding ``scope``, or None
+    when the key is missing, unknown, revoked, expired or lacks the scope."""
     if not key or len(key) > _MAX_KEY_LENGTH:
         return None
     owner = await db.fetchval(
-        "SELECT owner FROM api_keys WHERE key_sha256 = $1 AND revoked_at IS NULL", hash_key(key)
+        f"SELECT owner FROM api_keys WHERE key_sha256 = $1 AND $2 = ANY(scopes) AND {ACTIVE_KEY}",
+        hash_key(key),
+        scope.value,
     )
     return owner if isinstance(owner, str) else None
+
+
+class ManyQueryable(Protocol):
+    async def fetch(self, query: str, *args: object) -> list[Any]: ...
+
+
+async def active_digests(db: ManyQueryable, digests: Sequence[str]) -> set[str]:
+    """Those of ``digests`` (``hash_key`` values) whose keys are still active."""
+    if not digests:
+        return set()
+    rows = await db.fetch(
+        f"SELECT key_sha256 FROM api_keys WHERE key_sha256 = ANY($1::text[]) AND {ACTIVE_KEY}",
+        list(digests),
+    )
+    return {row["key_sha256"] for row in rows}
 
 
 async def store_key(db: Queryable, key: str, owner: str) -> bool:

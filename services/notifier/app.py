@@ -80,6 +80,9 @@ async def run_notifier(
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     feed_stop = asyncio.Event()
     feed_task: asyncio.Task[None] | None = None
+    key_watch = asyncio.create_task(
+        endpoint.watch_keys(settings.key_check_seconds), name="key-watch"
+    )
     try:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port, backlog=settings.backlog)
@@ -97,6 +100,7 @@ async def run_notifier(
             raise FeedStopped("the event feed stopped") from error
         logger.info("notifier stopping")
     finally:
+        key_watch.cancel()
         feed_stop.set()
         await runner.cleanup()  # closes every websocket with 1001 first
         if feed_task is not None and not feed_task.done():

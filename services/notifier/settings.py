@@ -80,6 +80,12 @@ class NotifierSettings(BaseSettings):
     partition_refresh_seconds: float = Field(
         30.0, gt=0, description="How often the event topics are checked for new partitions."
     )
+    key_check_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="How often the keys of open websockets are checked again; a revoked or "
+        "expired key's connections are closed with 4401 within this time.",
+    )
     pg_pool_max: int = Field(10, ge=1, description="Maximum PostgreSQL connections per process.")
     readiness_timeout_seconds: float = Field(
         2.0, gt=0, description="Time each dependency has to answer `/readyz`."

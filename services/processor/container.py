@@ -22,6 +22,7 @@ from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
 from services.processor.adapters.blobstore import MinioBlobStore, RetryPolicy
 from services.processor.adapters.events import DeadLetters, Publisher, RetryingPublisher
+from services.processor.adapters.routing import RoutingSource
 from services.processor.adapters.s3client import s3_client
 from services.processor.adapters.state import ProcessorState
 from services.processor.flow import Flow, FlowLimits, PipelineConfig
@@ -178,6 +179,13 @@ def build(settings: ProcessorSettings, common: CommonSettings, telemetry: Teleme
         mask_upsampling=settings.mask_upsampling,
     )
 
+    routing = RoutingSource(
+        store,
+        settings.state_bucket,
+        lambda name: name in models.registry.names,
+        settings.routing_refresh_seconds,
+    )
+
     def make_flow(publisher: Publisher, dead_letters: DeadLetters) -> Flow:
         max_batch = models.default.max_batch if models.default is not None else 1
         return Flow(
@@ -192,6 +200,7 @@ def build(settings: ProcessorSettings, common: CommonSettings, telemetry: Teleme
             inference=inference,
             tracer=telemetry.tracer("clearcut.processor"),
             metrics=metrics,
+            routing=routing,
         )
 
     return Processor(

@@ -53,6 +53,7 @@ from schemas.values import FailureReason, ResultKind, ResultObject
 from services.common.envelope import ContractError, decode
 from services.processor.adapters.blobstore import BlobStore, ObjectMissing
 from services.processor.adapters.events import DeadLetterSink, Publisher, RawMessage
+from services.processor.adapters.routing import RoutingSource
 from services.processor.adapters.state import ProcessorState
 from services.processor.domain import task as decide
 from services.processor.domain.compose import EncodedResult
@@ -62,6 +63,7 @@ from services.processor.domain.finish import (
     MaskUpsampling,
     wants_foreground_estimation,
 )
+from services.processor.domain.routing import ModelRouting, choose_model
 from services.processor.domain.timing import Interval, Stage
 from services.processor.imagework import (
     EncodeOptions,
@@ -132,8 +134,10 @@ class Flow:
         inference: Executor,
         tracer: trace.Tracer,
         metrics: ProcessorMetrics,
+        routing: RoutingSource | None = None,
     ) -> None:
         self.config = config
+        self._routing = routing
         self.limits = limits
         self._models = models
         self._store = store
@@ -317,7 +321,9 @@ class Flow:
             self._metrics.waiting.set(len(self.waiting_since))
 
     async def _attempt(self, run: TaskRun) -> None:
-        run.session = await self._models.get(run.upload.options.model)
+        routing = ModelRouting() if self._routing is None else await self._routing.current()
+        run.model_name = choose_model(run.upload.options.model, run.upload.image_id, routing)
+        run.session = await self._models.get(run.model_name)
         started = asyncio.ensure_future(self._start(run))
         key = decide.content_key(
             run.upload, run.session.ref.sha256, self.config.finish_options(run.upload).variant()
@@ -474,7 +480,7 @@ class Flow:
                     output,
                     decoded,
                     self.config.finish_options(upload),
-                    sigmoid=self._models.spec(upload.options.model).sigmoid,
+                    sigmoid=self._models.spec(run.model_name).sigmoid,
                     stages=run.stages,
                 ),
             )

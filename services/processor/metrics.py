@@ -85,6 +85,23 @@ class ProcessorMetrics:
             registry=registry,
         )
 
+        self.model_tasks = Counter(
+            "clearcut_processor_model_tasks",
+            "Tasks finished per model and version, by outcome (completed, reused, failed): "
+            "a canary's failure rate beside the default's.",
+            ["model", "version", "outcome"],
+            registry=registry,
+        )
+        self.model_task_seconds = Histogram(
+            "clearcut_processor_model_task_seconds",
+            "From taking a task until its results were stored, per model and version (the "
+            "worker's own time, without the wait on the topic): a canary's latency beside "
+            "the default's.",
+            ["model", "version"],
+            buckets=_SECONDS,
+            registry=registry,
+        )
+
     def observe_stages(self, stages: StageTimes) -> None:
         for stage, seconds in stages.seconds.items():
             self.stage_seconds.labels(stage.value).observe(seconds)

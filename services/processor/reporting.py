@@ -56,6 +56,13 @@ class TaskReporter:
         self._metrics.tasks.labels("reused" if reused_from else "completed").inc()
         self._metrics.observe_stages(run.stages)
         self._metrics.task_seconds.observe(timings.total_ms / 1000.0)
+        model = event.model
+        self._metrics.model_tasks.labels(
+            model.name, model.version, "reused" if reused_from else "completed"
+        ).inc()
+        self._metrics.model_task_seconds.labels(model.name, model.version).observe(
+            max(0.0, timings.total_ms - timings.queue_wait_ms) / 1000.0
+        )
         self._metrics.queue_seconds.observe(timings.queue_wait_ms / 1000.0)
         with trace.use_span(run.span, end_on_exit=False):
             logger.info(
@@ -80,6 +87,10 @@ class TaskReporter:
         run.release_images()
         run.error = failure.reason.value
         self._metrics.tasks.labels("failed").inc()
+        ref = event.model
+        self._metrics.model_tasks.labels(
+            ref.name if ref else run.model_name or "unknown", ref.version if ref else "", "failed"
+        ).inc()
         self._metrics.failures.labels(failure.reason.value, str(failure.retriable).lower()).inc()
         with trace.use_span(run.span, end_on_exit=False):
             logger.warning(

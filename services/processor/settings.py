@@ -96,6 +96,12 @@ class ProcessorSettings(BaseSettings):
     default_model: str | None = Field(
         None, description="Model used when an upload names none; unset means the registry's."
     )
+    routing_refresh_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="How often the model routing (`clearcut models default`/`canary`) is "
+        "read again from the state bucket; a change reaches the worker within this time.",
+    )
     runtime: RuntimeChoice = Field(
         RuntimeChoice.AUTO,
         description="auto, onnxruntime or torch. auto: ONNX Runtime when it offers CUDA or "

@@ -40,6 +40,7 @@ class TaskRun:
     after: asyncio.Future[None] | None = None
     stages: StageTimes = field(default_factory=StageTimes)
     attempt: int = 1
+    model_name: str | None = None  # as routed; None: the registry's default
     session: LoadedModel | None = None
     decoded: DecodedImage | None = None
     model_input: np.ndarray | None = None

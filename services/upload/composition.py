@@ -18,13 +18,16 @@ from services.common.model_catalogue import ModelCatalogue, load_catalogue
 from services.common.settings import CommonSettings
 from services.upload.adapters.blob_store import MinioBlobStore, create_minio
 from services.upload.adapters.errors import Unavailable
+from services.upload.adapters.key_gate import KeyGate
 from services.upload.adapters.postgres import create_pool
 from services.upload.adapters.read_model import ReadModel
 from services.upload.adapters.topic_witness import TopicWitness
 from services.upload.adapters.uploads_ledger import UploadLedger
 from services.upload.archives import ArchiveService
+from services.upload.body_places import BodyPlaces
 from services.upload.deletions import DeletionService
 from services.upload.domain.image_check import ImageLimits
+from services.upload.domain.limits import KeyLimits
 from services.upload.domain.retention import Retention
 from services.upload.images import ImageQueries
 from services.upload.metrics import UploadMetrics
@@ -53,6 +56,8 @@ class Services:
     metrics: UploadMetrics
     models: ModelCatalogue
     archives: ArchiveService
+    gate: KeyGate
+    bodies: BodyPlaces
 
     async def readiness(self) -> dict[str, str]:
         """`ok` or the reason, per dependency, each checked within the readiness timeout."""
@@ -76,6 +81,7 @@ class Services:
             raise Unavailable("kafka", "no broker answered a metadata request")
 
     async def sweep_abandoned(self) -> list[str]:
+        await self.gate.sweep()
         removed = await self.ledger.sweep(
             self.settings.pending_timeout_seconds, self.blobs.delete, self.witness.published
         )
@@ -156,6 +162,20 @@ async def build_services(
             metrics=metrics,
             models=models,
             archives=ArchiveService(images, blobs, executor),
+            gate=KeyGate(
+                pool,
+                KeyLimits(
+                    settings.key_default_rate_per_minute,
+                    settings.key_default_max_concurrent,
+                    settings.key_default_monthly_megapixels,
+                ),
+                settings.upload_slot_lease_seconds,
+            ),
+            bodies=BodyPlaces(
+                settings.max_buffered_bodies,
+                settings.body_wait_seconds,
+                settings.retry_after_seconds,
+            ),
         )
         if sweep:
             sweeper = asyncio.create_task(_sweep_forever(services), name="upload-sweep")

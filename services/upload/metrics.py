@@ -12,6 +12,7 @@ class UploadMetrics:
     uploads: Counter
     upload_bytes: Histogram
     swept: Counter
+    refusals: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> UploadMetrics:
@@ -31,6 +32,14 @@ class UploadMetrics:
             swept=Counter(
                 "clearcut_uploads_swept",
                 "Objects of abandoned, never published uploads removed by the sweep.",
+                registry=registry,
+            ),
+            refusals=Counter(
+                "clearcut_upload_refusals",
+                "Requests refused because their key's units for the minute were spent "
+                "(code rate_limited); uploads refused by the other limits are counted in "
+                "clearcut_uploads by their code.",
+                ["code"],
                 registry=registry,
             ),
         )

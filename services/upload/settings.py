@@ -93,6 +93,42 @@ class UploadSettings(BaseSettings):
         description="The processor's state bucket (its `STATE_BUCKET`), whose index of "
         "results by content the purger cleans of a deleted image's entries.",
     )
+    key_default_rate_per_minute: int = Field(
+        6000,
+        ge=0,
+        description="Units per minute of a key without its own `rate_per_minute`: each "
+        "request costs 1, an upload its megapixels rounded up; 0 for no limit.",
+    )
+    key_default_max_concurrent: int = Field(
+        16,
+        ge=0,
+        description="Uploads in flight at once per key without its own `max_concurrent`; "
+        "0 for no limit.",
+    )
+    key_default_monthly_megapixels: float = Field(
+        0,
+        ge=0,
+        description="Megapixels of accepted uploads per key and calendar month (UTC) for a "
+        "key without its own quota; 0 for no quota.",
+    )
+    upload_slot_lease_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How long a concurrent-upload slot is held at most, so that the slots of "
+        "a replica that died come free.",
+    )
+    max_buffered_bodies: int = Field(
+        16,
+        ge=1,
+        description="Upload bodies one process receives and holds at once (each at most "
+        "`MAX_BODY_BYTES`); further uploads wait for a place.",
+    )
+    body_wait_seconds: float = Field(
+        10.0,
+        ge=0,
+        description="How long an upload waits for a place among the buffered bodies before "
+        "it gets 503 `server_busy`.",
+    )
     projector_metrics_port: int = Field(
         8083, ge=0, description="Port of the projector's Prometheus `/metrics`; 0 serves none."
     )

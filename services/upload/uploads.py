@@ -20,6 +20,7 @@ import logging
 import uuid
 from concurrent.futures import Executor
 from dataclasses import dataclass
+from typing import Protocol
 
 from schemas import ImageUploaded, OriginalImage, ProcessingOptions, new_event_id, utc_now
 from services.common.kafka.producer import PublishFailed
@@ -43,6 +44,15 @@ class UploadPolicy:
     bucket: str
     limits: ImageLimits
     publish_timeout: float
+
+
+class Admission(Protocol):
+    """What an upload is charged once its size is known (the key's quota and rate), and
+    given back when it is not accepted after all."""
+
+    async def admit(self, facts: ImageFacts) -> None: ...
+
+    async def refund(self) -> None: ...
 
 
 def object_key(owner: str, image_id: str) -> str:
@@ -77,7 +87,11 @@ class UploadService:
         options: ProcessingOptions,
         idempotency_key: str | None = None,
         callback_url: str | None = None,
+        admission: Admission | None = None,
     ) -> Accepted:
+        """Validate, store and publish one upload. ``admission`` is charged after the image
+        is validated and before anything is stored (an idempotent replay is not charged),
+        and refunded when the upload is not accepted after all."""
         key = check_key(idempotency_key)
         loop = asyncio.get_running_loop()
         sha256, facts = await loop.run_in_executor(
@@ -88,6 +102,31 @@ class UploadService:
             replayed = await self._replay(owner, key, request_fingerprint)
             if replayed is not None:
                 return replayed
+        if admission is not None:
+            await admission.admit(facts)
+        try:
+            accepted = await self._accept_new(
+                owner, body, sha256, facts, options, key, request_fingerprint, callback_url
+            )
+        except BaseException:
+            if admission is not None:
+                await asyncio.shield(admission.refund())
+            raise
+        if accepted.replayed and admission is not None:
+            await admission.refund()
+        return accepted
+
+    async def _accept_new(
+        self,
+        owner: str,
+        body: bytes,
+        sha256: str,
+        facts: ImageFacts,
+        options: ProcessingOptions,
+        key: str | None,
+        request_fingerprint: str,
+        callback_url: str | None,
+    ) -> Accepted:
         event = self._event(owner, body, sha256, facts, options, callback_url)
         if not await self._ledger.reserve(event, key, request_fingerprint):
             # Another request with the same key reserved it first.

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from services.common.auth import bearer_token
+from services.common.auth import bearer_token, hash_key
 from services.notifier.adapters.api_keys import KeysUnavailable
 from services.notifier.domain import server_messages
 from services.notifier.domain.client_messages import (
@@ -50,6 +50,8 @@ LINK_REQUEST_ID = "image_id"  # answers to the subscription of the link's image_
 class OwnerLookup(Protocol):
     async def owner_for(self, key: str | None) -> str | None: ...
 
+    async def still_active(self, digests: set[str]) -> set[str]: ...
+
 
 class WebsocketEndpoint:
     def __init__(
@@ -64,6 +66,7 @@ class WebsocketEndpoint:
         self._settings = settings
         self._metrics = metrics
         self._connections: set[Connection] = set()
+        self._digests: dict[Connection, str] = {}  # each connection's key, hashed
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         ws = web.WebSocketResponse(
@@ -85,9 +88,10 @@ class WebsocketEndpoint:
         await ws.prepare(request)
         abort = _aborter(request)
         try:
-            owner = await self._authenticate(ws, request)
-            if owner is not None:
-                await self._serve(ws, owner, abort, request.query.getall("image_id", []))
+            caller = await self._authenticate(ws, request)
+            if caller is not None:
+                owner, digest = caller
+                await self._serve(ws, owner, digest, abort, request.query.getall("image_id", []))
         finally:
             self._metrics.disconnects.labels(str(ws.close_code)).inc()
             if ws.close_code == WSCloseCode.ABNORMAL_CLOSURE:
@@ -98,10 +102,34 @@ class WebsocketEndpoint:
         connections = list(self._connections)
         await asyncio.gather(*(c.close(code, reason) for c in connections))
 
+    async def close_revoked(self) -> int:
+        """Close, with 4401, every open connection whose key was revoked or has expired
+        since it connected; the number closed."""
+        digests = dict(self._digests)
+        if not digests:
+            return 0
+        active = await self._keys.still_active(set(digests.values()))
+        gone = [c for c, digest in digests.items() if digest not in active and not c.closing]
+        for connection in gone:
+            logger.info("closing a websocket of %r: its API key was revoked", connection.owner)
+            self._metrics.client_errors.labels(ErrorCode.UNAUTHORIZED.value).inc()
+        await asyncio.gather(*(c.close(UNAUTHORIZED_CODE, "API key revoked") for c in gone))
+        return len(gone)
+
+    async def watch_keys(self, interval_seconds: float) -> None:
+        """Check the keys of open connections every ``interval_seconds`` until cancelled."""
+        while True:
+            await asyncio.sleep(interval_seconds)
+            try:
+                await self.close_revoked()
+            except KeysUnavailable as exc:
+                logger.warning("cannot check the keys of open websockets: %s", exc)
+
     async def _serve(
         self,
         ws: web.WebSocketResponse,
         owner: str,
+        digest: str,
         abort: Callable[[], None],
         image_ids: list[str],
     ) -> None:
@@ -125,6 +153,7 @@ class WebsocketEndpoint:
             )
             return
         self._connections.add(connection)
+        self._digests[connection] = digest
         try:
             connection.offer(
                 server_messages.welcome(
@@ -145,6 +174,7 @@ class WebsocketEndpoint:
             await connection.wait_closed()
         finally:
             self._connections.discard(connection)
+            self._digests.pop(connection, None)
             self._hub.unregister(connection)
             connection.stop()
 
@@ -194,8 +224,11 @@ class WebsocketEndpoint:
             return False
         return True
 
-    async def _authenticate(self, ws: web.WebSocketResponse, request: web.Request) -> str | None:
-        """The owner behind the client's key; None when the connection was closed instead."""
+    async def _authenticate(
+        self, ws: web.WebSocketResponse, request: web.Request
+    ) -> tuple[str, str] | None:
+        """The owner behind the client's key and the key's digest; None when the connection
+        was closed instead."""
         header = request.headers.get("Authorization")
         key = bearer_token(header) or request.query.get("api_key") or None
         if header is not None and key is None:
@@ -218,8 +251,11 @@ class WebsocketEndpoint:
             )
             return None
         if owner is None:
-            await self._unauthorized(ws, "the API key is unknown or revoked")
-        return owner
+            await self._unauthorized(
+                ws, "the API key is unknown, revoked, expired or lacks the images:read scope"
+            )
+            return None
+        return owner, hash_key(key)
 
     async def _auth_message(self, ws: web.WebSocketResponse) -> str | None:
         """Wait for ``{"type": "auth", "key": ...}``; other messages get an error."""

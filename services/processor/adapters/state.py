@@ -1,6 +1,6 @@
 """The processor's own state, kept in its own bucket of the object store.
 
-- ``results-by-content/...``: for each (original sha256, model sha256, output options), the
+- ``results-by-content/...``: for each (original sha256, model sha256, owner, output options), the
   task whose stored results can be reused instead of running the model again.
 
 No other service reads this; the read model in PostgreSQL is never consulted.

@@ -52,14 +52,16 @@ def result_key(upload: ImageUploaded, kind: ResultKind) -> str:
 
 
 def content_key(upload: ImageUploaded, model_sha256: str, variant: str = "") -> str:
-    """Where the results of these bytes, this model and these output options are indexed;
-    ``variant`` names the finishing choices (foreground estimation, mask upsampling)."""
+    """Where the results of these bytes, this model and these output options are indexed
+    for the image's owner; ``variant`` names the finishing choices (foreground estimation,
+    mask upsampling). Scoped to the owner: one owner's upload never reuses, or waits on,
+    another owner's task, so nothing of one owner's work shows in another's events."""
     options = upload.options
     background = options.background.lstrip("#")
     suffix = f"-{variant}" if variant else ""
     return (
         f"results-by-content/r{PIPELINE_REVISION}/{model_sha256}/{upload.original.sha256}/"
-        f"{options.output_format.value}-{background}{suffix}.json"
+        f"{upload.owner}/{options.output_format.value}-{background}{suffix}.json"
     )
 
 

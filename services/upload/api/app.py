@@ -23,7 +23,12 @@ from services.upload.api import (
 )
 from services.upload.api.docs_page import install_docs
 from services.upload.api.errors import install_error_handlers, use_error_body_for_validation
-from services.upload.api.middleware import HttpMetrics, RequestMetrics, TraceHeaders
+from services.upload.api.middleware import (
+    HttpMetrics,
+    RateLimitHeaders,
+    RequestMetrics,
+    TraceHeaders,
+)
 from services.upload.api.routes_page import mount_page
 from services.upload.composition import build_services
 from services.upload.metrics import UploadMetrics
@@ -87,10 +92,19 @@ def create_app(
             allow_origins=settings.cors_origin_list,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key"],
-            expose_headers=["Retry-After", "Location", "Idempotent-Replayed", "X-Trace-Id"],
+            expose_headers=[
+                "Retry-After",
+                "Location",
+                "Idempotent-Replayed",
+                "X-Trace-Id",
+                "X-RateLimit-Limit",
+                "X-RateLimit-Remaining",
+                "X-RateLimit-Reset",
+            ],
             max_age=600,
         )
     app.add_middleware(TraceHeaders)
+    app.add_middleware(RateLimitHeaders)
     app.add_middleware(RequestMetrics, metrics=HttpMetrics(registry))
     if telemetry is not None:
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor

@@ -24,6 +24,11 @@ STATUS = {
     ErrorCode.UNKNOWN_PARAMETER: 400,
     ErrorCode.INVALID_CURSOR: 400,
     ErrorCode.UNAUTHORIZED: 401,
+    ErrorCode.QUOTA_EXCEEDED: 402,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.TOO_MANY_CONCURRENT_UPLOADS: 429,
+    ErrorCode.SERVER_BUSY: 503,
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.RESULT_NOT_READY: 409,
@@ -49,7 +54,13 @@ _DESCRIPTIONS = {
     400: "Empty body, malformed multipart, missing `file` part, a bad Idempotency-Key, or "
     "an unknown query parameter (`unknown_parameter`), (listing) a cursor this API did not "
     "return, or a JSON body that cannot be parsed (`validation_error`).",
-    401: "Missing, unknown or revoked API key.",
+    401: "Missing, unknown, revoked or expired API key.",
+    402: "`quota_exceeded`: the upload would take the key over its monthly megapixels "
+    "(`details.quota_megapixels`, `details.used_megapixels`).",
+    403: "`forbidden`: the key lacks the scope the route needs (`details.scope`).",
+    429: "`rate_limited`: the key's units for this minute are spent; "
+    "`too_many_concurrent_uploads`: the key has its maximum of uploads in flight. Retry "
+    "after `Retry-After` seconds.",
     404: "No such image among the caller's images.",
     409: "Not ready yet (the body's `details.status` says where it is), the same "
     "Idempotency-Key is in flight, or (reprocess) the original upload is not on record or "
@@ -60,13 +71,17 @@ _DESCRIPTIONS = {
     413: "Body larger than the byte limit, or more pixels than the pixel limit.",
     415: "Not a supported image by its bytes, or an unsupported request content type.",
     422: "Corrupt or truncated image, too small, an invalid option or parameter.",
-    503: "A dependency (Kafka, object store, PostgreSQL) is unavailable; retry after "
-    "`Retry-After` seconds. Nothing was stored.",
+    503: "A dependency (Kafka, object store, PostgreSQL) is unavailable, or (`server_busy`) "
+    "too many uploads are being received at once; retry after `Retry-After` seconds. "
+    "Nothing was stored.",
 }
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses` entries for the given error statuses."""
+    """OpenAPI `responses` entries for the given error statuses; a route that takes a key
+    (401) can also answer 403 (scope) and 429 (rate)."""
+    if 401 in statuses:
+        statuses = tuple(sorted({*statuses, 403, 429}))
     return {s: {"model": ErrorBody, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
@@ -102,8 +117,12 @@ def error_response(
 def install_error_handlers(app: FastAPI, retry_after_seconds: int) -> None:
     async def rejected(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Rejected)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.code is ErrorCode.UNAUTHORIZED else None
-        return error_response(exc.code, exc.message, _jsonable(exc.details), headers)
+        headers: dict[str, str] = {}
+        if exc.code is ErrorCode.UNAUTHORIZED:
+            headers["WWW-Authenticate"] = "Bearer"
+        if "retry_after_seconds" in exc.details:
+            headers["Retry-After"] = str(exc.details["retry_after_seconds"])
+        return error_response(exc.code, exc.message, _jsonable(exc.details), headers or None)
 
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, Unavailable)

@@ -8,6 +8,10 @@ from opentelemetry import trace
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from services.upload.domain.limits import RateState
+
+RATE_STATE = "rate_limit"  # set by the API-key dependency in the request state
+
 TRACE_ID_HEADER = "x-trace-id"
 
 
@@ -37,6 +41,34 @@ class TraceHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_trace)
+
+
+class RateLimitHeaders:
+    """Adds `X-RateLimit-Limit`, `-Remaining` and `-Reset` to every response of a request
+    whose key was looked up (the dependency leaves its `RateState` in the request state),
+    errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_rate(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                rate = scope.get("state", {}).get(RATE_STATE)
+                if isinstance(rate, RateState):
+                    headers = list(message.get("headers", []))
+                    headers.extend(
+                        (name.lower().encode(), value.encode())
+                        for name, value in rate.headers().items()
+                    )
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_rate)
 
 
 class HttpMetrics:

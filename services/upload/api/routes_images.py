@@ -11,8 +11,9 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from schemas import ResultKind
 from services.upload.adapters.errors import Unavailable
+from services.upload.api.admission import QuotaAdmission, upload_slot
 from services.upload.api.body import read_upload
-from services.upload.api.dependencies import OwnerDep, ServicesDep
+from services.upload.api.dependencies import CallerDep, OwnerDep, ServicesDep, WriterDep
 from services.upload.api.errors import error_responses
 from services.upload.api.models import (
     DeleteRequest,
@@ -124,12 +125,13 @@ ReprocessKey = Annotated[
     response_model=UploadAccepted,
     summary="Upload an image to remove its background",
     openapi_extra=_UPLOAD_BODY,
-    responses=error_responses(400, 401, 409, 413, 415, 422, 503),
+    responses=error_responses(400, 401, 402, 409, 413, 415, 422, 503),
 )
 async def upload_image(
     request: Request,
     services: ServicesDep,
-    owner: OwnerDep,
+    owner: WriterDep,
+    caller: CallerDep,
     output_format: OutputFormatQuery = None,
     background: BackgroundQuery = None,
     model: ModelQuery = None,
@@ -141,19 +143,22 @@ async def upload_image(
     metrics = services.metrics
     try:
         _refuse_unknown_parameters(request)
-        body = await read_upload(request, settings.max_body_bytes)
-        form = body.form_options
-        options = parse_options(
-            form.get("output_format", output_format),
-            form.get("background", background),
-            form.get("model", model),
-            form.get("foreground_estimation", foreground_estimation),
-            known_models=services.models.names,
-        )
-        callback = parse_callback_url(form.get("callback_url", callback_url))
-        accepted = await services.uploads.accept(
-            owner, body.data, options, idempotency_key, callback
-        )
+        async with upload_slot(services.gate, caller), services.bodies.place():
+            body = await read_upload(request, settings.max_body_bytes)
+            form = body.form_options
+            options = parse_options(
+                form.get("output_format", output_format),
+                form.get("background", background),
+                form.get("model", model),
+                form.get("foreground_estimation", foreground_estimation),
+                known_models=services.models.names,
+            )
+            callback = parse_callback_url(form.get("callback_url", callback_url))
+            admission = QuotaAdmission(services.gate, caller, request)
+            accepted = await services.uploads.accept(
+                owner, body.data, options, idempotency_key, callback, admission
+            )
+            del body
     except Rejected as exc:
         metrics.uploads.labels(exc.code.value).inc()
         raise
@@ -285,7 +290,7 @@ async def get_result(
 async def reprocess_image(
     image_id: str,
     services: ServicesDep,
-    owner: OwnerDep,
+    owner: WriterDep,
     body: Annotated[ReprocessRequest | None, Body()] = None,
     idempotency_key: ReprocessKey = None,
 ) -> JSONResponse:
@@ -343,7 +348,7 @@ def _refuse_unknown_parameters(request: Request) -> None:
 async def delete_image(
     image_id: str,
     services: ServicesDep,
-    owner: OwnerDep,
+    owner: WriterDep,
     body: Annotated[DeleteRequest | None, Body()] = None,
 ) -> ImageDeletedView:
     deleted = await services.deletions.delete(

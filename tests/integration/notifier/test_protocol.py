@@ -108,7 +108,7 @@ async def test_a_wrong_key_is_refused_with_4401(
         assert error == {
             "type": "error",
             "code": "unauthorized",
-            "message": "the API key is unknown or revoked",
+            "message": "the API key is unknown, revoked, expired or lacks the images:read scope",
         }
         assert await closed_with(client) == (4401, "unauthorized")
     basic = WsClient(

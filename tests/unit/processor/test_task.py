@@ -50,12 +50,14 @@ def test_result_keys_are_stable_per_task_and_kind() -> None:
     assert decide.result_key(upload, ResultKind.CUTOUT) == cutout
 
 
-def test_content_key_depends_on_bytes_model_and_output_options() -> None:
+def test_content_key_depends_on_bytes_model_output_options_and_owner() -> None:
     upload = _upload()
     key = decide.content_key(upload, MODEL.sha256)
     assert upload.original.sha256 in key and MODEL.sha256 in key
     other_upload_same_bytes = uploaded_event()
     assert decide.content_key(other_upload_same_bytes, MODEL.sha256) == key
+    other_owner = upload.model_copy(update={"owner": f"not-{upload.owner}"})
+    assert decide.content_key(other_owner, MODEL.sha256) != key
     assert decide.content_key(upload, "b" * 64) != key
     assert decide.content_key(_upload(output_format="webp"), MODEL.sha256) != key
     assert decide.content_key(_upload(background="#ffffff"), MODEL.sha256) != key
