@@ -17,6 +17,7 @@ from schemas.values import (
     EventId,
     ExecutionProvider,
     FailureReason,
+    ForegroundBox,
     Identifier,
     InferenceRuntime,
     ModelRef,
@@ -86,6 +87,13 @@ class ImageUploaded(_TaskEvent):
     `task_id` and `reprocessing` set.
     """
 
+    schema_version: int = Field(
+        2,
+        ge=1,
+        description="Revision of this event type's schema the producer wrote; each additive "
+        "change raises it. Absent means 1. 2: `options` gained `crop`, `crop_margin`, "
+        "`channels` and `size`.",
+    )
     original: OriginalImage = Field(description="The stored original.")
     options: ProcessingOptions = Field(description="What the client asked for.")
     reprocessing: Reprocessing | None = Field(
@@ -106,6 +114,12 @@ class ProcessingStarted(_AttemptEvent):
 class ProcessingCompleted(_AttemptEvent):
     """The task's results are durably stored."""
 
+    schema_version: int = Field(
+        2,
+        ge=1,
+        description="Revision of this event type's schema the producer wrote; each additive "
+        "change raises it. Absent means 1. 2: `foreground`.",
+    )
     model: ModelRef = Field(description="The model that ran (or whose results were reused).")
     provider: ExecutionProvider = Field(description="The execution provider the model ran on.")
     runtime: InferenceRuntime | None = Field(
@@ -116,6 +130,11 @@ class ProcessingCompleted(_AttemptEvent):
     )
     batch_size: int = Field(ge=1, description="Images in the inference batch this one ran in.")
     timings: Timings = Field(description="Time spent per stage.")
+    foreground: ForegroundBox | None = Field(
+        None,
+        description="Where the subject is in the mask (half-opaque pixels or more); null when "
+        "the mask holds none, and from processors that predate it.",
+    )
     reused_from_task_id: Identifier | None = Field(
         None,
         description="Set when no inference ran because a completed task with the same original "

@@ -37,6 +37,10 @@ ImageMediaType = Annotated[str, Field(max_length=127, pattern=r"^image/[a-z0-9][
 Pixels = Annotated[int, Field(ge=1)]
 Milliseconds = Annotated[float, Field(ge=0)]
 Background = Annotated[str, Field(pattern=r"^(transparent|#[0-9a-f]{6})$")]
+# Top, right, bottom, left, each in pixels or percent of the subject's box.
+CropMargin = Annotated[
+    str, Field(max_length=40, pattern=r"^[0-9]{1,3}(px|%)( [0-9]{1,3}(px|%)){3}$")
+]
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -62,6 +66,28 @@ class OutputFormat(StrEnum):
 
     PNG = "png"
     WEBP = "webp"
+
+
+class Channels(StrEnum):
+    """What the cut-out holds: colour and alpha, or the alpha alone as a greyscale image."""
+
+    RGBA = "rgba"
+    ALPHA = "alpha"
+
+
+class SizePreset(StrEnum):
+    """The cut-out's size: at most so many megapixels, keeping the aspect ratio (never larger
+    than the original). `preview`, `small` and `regular` are about 0.25 MP, `medium` 1.5 MP,
+    `hd` 4 MP; `auto`, `full` and `4k` keep the original's size."""
+
+    AUTO = "auto"
+    PREVIEW = "preview"
+    SMALL = "small"
+    REGULAR = "regular"
+    MEDIUM = "medium"
+    HD = "hd"
+    FULL = "full"
+    FOUR_K = "4k"
 
 
 class ResultKind(StrEnum):
@@ -155,6 +181,39 @@ class ProcessingOptions(Strict):
         "own colour (true) or keep the photo's, background included (false); null for the "
         "processor's setting (on unless configured otherwise). Never changes the mask.",
     )
+
+
+    crop: bool | None = Field(
+        None,
+        description="Crop the cut-out to the subject's foreground box (plus `crop_margin`); "
+        "null or false keeps the whole image. Never changes the mask.",
+    )
+    crop_margin: CropMargin | None = Field(
+        None,
+        description="With `crop`: the margin kept around the box, top, right, bottom and "
+        "left, each `Npx` or `N%` of the box's height (top, bottom) or width (left, right); "
+        "null for none.",
+    )
+    channels: Channels | None = Field(
+        None,
+        description="`alpha`: the cut-out is the alpha alone, as a greyscale image; null or "
+        "`rgba` for colour and alpha. Never changes the mask.",
+    )
+    size: SizePreset | None = Field(
+        None,
+        description="Scale the cut-out down to a preset's megapixels; null for the "
+        "original's size. Never changes the mask.",
+    )
+
+
+class ForegroundBox(Strict):
+    """The smallest rectangle holding every pixel of the subject: those whose mask value is
+    at least half opaque (128 of 255), in pixels of the oriented original (the mask's)."""
+
+    top: Annotated[int, Field(ge=0)] = Field(description="Rows above the box.")
+    left: Annotated[int, Field(ge=0)] = Field(description="Columns left of the box.")
+    width: Pixels = Field(description="Width of the box in pixels.")
+    height: Pixels = Field(description="Height of the box in pixels.")
 
 
 class Reprocessing(Strict):
