@@ -89,6 +89,20 @@ class SizePreset(StrEnum):
     FULL = "full"
     FOUR_K = "4k"
 
+    @property
+    def max_pixels(self) -> int | None:
+        """The preset's pixel budget; ``None`` keeps the original's size."""
+        return _PRESET_PIXELS.get(self)
+
+
+_PRESET_PIXELS = {
+    SizePreset.PREVIEW: 250_000,
+    SizePreset.SMALL: 250_000,
+    SizePreset.REGULAR: 250_000,
+    SizePreset.MEDIUM: 1_500_000,
+    SizePreset.HD: 4_000_000,
+}
+
 
 class ResultKind(StrEnum):
     """What a result object holds: the RGBA cut-out or the 8-bit alpha mask."""
@@ -182,7 +196,6 @@ class ProcessingOptions(Strict):
         "processor's setting (on unless configured otherwise). Never changes the mask.",
     )
 
-
     crop: bool | None = Field(
         None,
         description="Crop the cut-out to the subject's foreground box (plus `crop_margin`); "
@@ -214,6 +227,23 @@ class ForegroundBox(Strict):
     left: Annotated[int, Field(ge=0)] = Field(description="Columns left of the box.")
     width: Pixels = Field(description="Width of the box in pixels.")
     height: Pixels = Field(description="Height of the box in pixels.")
+
+
+def crop_margin_pixels(margin: str | None, box: ForegroundBox) -> tuple[int, int, int, int]:
+    """A `crop_margin` (`T R B L`, each `Npx` or `N%`) in pixels: a percentage of the box's
+    height for top and bottom, of its width for left and right, rounded."""
+    if not margin:
+        return (0, 0, 0, 0)
+    parts = margin.split()
+    if len(parts) != 4:
+        raise ValueError(f"crop margin {margin!r} does not have four values")
+    sides = []
+    for part, extent in zip(parts, (box.height, box.width, box.height, box.width), strict=True):
+        if part.endswith("%"):
+            sides.append(round(int(part[:-1]) * extent / 100))
+        else:
+            sides.append(int(part.removesuffix("px")))
+    return sides[0], sides[1], sides[2], sides[3]
 
 
 class Reprocessing(Strict):

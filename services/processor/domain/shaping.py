@@ -6,34 +6,14 @@ options."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
-from schemas.values import Channels, ForegroundBox, ProcessingOptions, SizePreset
+from schemas.values import Channels, ForegroundBox, ProcessingOptions, crop_margin_pixels
 
 # A pixel belongs to the subject when its mask value is at least half opaque.
 FOREGROUND_THRESHOLD = 128
-
-# Megapixel budgets of the size presets; absent presets keep the original's size.
-PRESET_PIXELS = {
-    SizePreset.PREVIEW: 250_000,
-    SizePreset.SMALL: 250_000,
-    SizePreset.REGULAR: 250_000,
-    SizePreset.MEDIUM: 1_500_000,
-    SizePreset.HD: 4_000_000,
-}
-
-
-@dataclass(frozen=True)
-class Margin:
-    """Pixels added around the box on each side."""
-
-    top: int
-    right: int
-    bottom: int
-    left: int
 
 
 def foreground_box(
@@ -51,23 +31,6 @@ def foreground_box(
     return ForegroundBox(top=top, left=left, width=right - left + 1, height=bottom - top + 1)
 
 
-def parse_margin(text: str | None, box: ForegroundBox) -> Margin:
-    """The contract's `Tpx Rpx Bpx Lpx` (or `%` of the box's height for top and bottom, of
-    its width for left and right) in pixels."""
-    if not text:
-        return Margin(0, 0, 0, 0)
-    parts = text.split()
-    if len(parts) != 4:
-        raise ValueError(f"crop margin {text!r} does not have four values")
-    sides = []
-    for part, extent in zip(parts, (box.height, box.width, box.height, box.width), strict=True):
-        if part.endswith("%"):
-            sides.append(round(int(part[:-1]) * extent / 100))
-        else:
-            sides.append(int(part.removesuffix("px")))
-    return Margin(*sides)
-
-
 def fit_to_pixels(size: tuple[int, int], max_pixels: int | None) -> tuple[int, int]:
     """``size`` scaled down, keeping its aspect ratio, to at most ``max_pixels``."""
     width, height = size
@@ -77,14 +40,23 @@ def fit_to_pixels(size: tuple[int, int], max_pixels: int | None) -> tuple[int, i
     return max(1, math.floor(width * factor)), max(1, math.floor(height * factor))
 
 
+def crop_region(box: ForegroundBox, margin: str | None) -> tuple[int, int, int, int]:
+    """Left, top, right, bottom of the box plus its margin (may reach beyond the image)."""
+    top, right, bottom, left = crop_margin_pixels(margin, box)
+    return (
+        box.left - left,
+        box.top - top,
+        box.left + box.width + right,
+        box.top + box.height + bottom,
+    )
+
+
 def _crop_with_margin(
-    image: Image.Image, box: ForegroundBox, margin: Margin, fill: tuple[int, ...] | int
+    image: Image.Image, box: ForegroundBox, margin: str | None, fill: tuple[int, ...] | int
 ) -> Image.Image:
     """The box plus the margin; what lies beyond the image is ``fill`` (transparent, or the
     background colour)."""
-    left, top = box.left - margin.left, box.top - margin.top
-    right = box.left + box.width + margin.right
-    bottom = box.top + box.height + margin.bottom
+    left, top, right, bottom = crop_region(box, margin)
     canvas = Image.new(image.mode, (right - left, bottom - top), fill)
     inside = (max(left, 0), max(top, 0), min(right, image.width), min(bottom, image.height))
     canvas.paste(image.crop(inside), (inside[0] - left, inside[1] - top))
@@ -110,8 +82,8 @@ def shape_cutout(
             fill = (0, 0, 0, 0)
         else:
             fill = background or (0, 0, 0)
-        shaped = _crop_with_margin(shaped, box, parse_margin(options.crop_margin, box), fill)
-    target = fit_to_pixels(shaped.size, PRESET_PIXELS.get(options.size) if options.size else None)
+        shaped = _crop_with_margin(shaped, box, options.crop_margin, fill)
+    target = fit_to_pixels(shaped.size, options.size.max_pixels if options.size else None)
     if target != shaped.size:
         shaped = shaped.resize(target, Image.Resampling.LANCZOS)
     return shaped
@@ -122,7 +94,7 @@ def is_shaped(options: ProcessingOptions) -> bool:
     return (
         bool(options.crop)
         or options.channels is Channels.ALPHA
-        or (options.size is not None and options.size in PRESET_PIXELS)
+        or (options.size is not None and options.size.max_pixels is not None)
     )
 
 
@@ -135,6 +107,6 @@ def shape_key(options: ProcessingOptions) -> str:
         parts.append("crop" + (options.crop_margin or "").replace(" ", "_").replace("%", "pc"))
     if options.channels is Channels.ALPHA:
         parts.append("alpha")
-    if options.size is not None and options.size in PRESET_PIXELS:
-        parts.append(f"px{PRESET_PIXELS[options.size]}")
+    if options.size is not None and options.size.max_pixels is not None:
+        parts.append(f"px{options.size.max_pixels}")
     return "-".join(parts)

@@ -6,10 +6,10 @@ import numpy as np
 from PIL import Image
 
 from schemas import Channels, ForegroundBox, ProcessingOptions, SizePreset
+from schemas.values import crop_margin_pixels
 from services.processor.domain.shaping import (
     fit_to_pixels,
     foreground_box,
-    parse_margin,
     shape_cutout,
     shape_key,
 )
@@ -41,7 +41,7 @@ def test_crop_keeps_the_box_and_its_margin_transparent_beyond_the_image() -> Non
     image, alpha = subject()
     box = foreground_box(np.asarray(alpha))
     margin = "15px 0px 0px 50%"
-    assert parse_margin(margin, box).left == 15
+    assert crop_margin_pixels(margin, box) == (15, 0, 0, 15)
     shaped = shape_cutout(image, alpha, box, options(crop=True, crop_margin=margin), None)
     # 15 rows above (5 of them beyond the top edge), 15 columns left.
     assert shaped.size == (45, 35)
