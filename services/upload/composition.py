@@ -18,19 +18,23 @@ from services.common.model_catalogue import ModelCatalogue, load_catalogue
 from services.common.settings import CommonSettings
 from services.upload.adapters.blob_store import MinioBlobStore, create_minio
 from services.upload.adapters.errors import Unavailable
+from services.upload.adapters.outcome_feed import KafkaOutcomeFeed
 from services.upload.adapters.postgres import create_pool
 from services.upload.adapters.read_model import ReadModel
 from services.upload.adapters.topic_witness import TopicWitness
 from services.upload.adapters.uploads_ledger import UploadLedger
+from services.upload.adapters.url_fetch import UrlFetcher
 from services.upload.archives import ArchiveService
 from services.upload.deletions import DeletionService
 from services.upload.domain.image_check import ImageLimits
 from services.upload.domain.retention import Retention
 from services.upload.images import ImageQueries
 from services.upload.metrics import UploadMetrics
+from services.upload.removebg import RemoveBgService
 from services.upload.reprocessing import ReprocessService
 from services.upload.settings import UploadSettings
 from services.upload.uploads import UploadPolicy, UploadService
+from services.upload.waiting import Outcomes
 
 logger = logging.getLogger(__name__)
 SOURCE = "/clearcut/upload"
@@ -53,6 +57,8 @@ class Services:
     metrics: UploadMetrics
     models: ModelCatalogue
     archives: ArchiveService
+    removebg: RemoveBgService
+    outcome_feed: KafkaOutcomeFeed
 
     async def readiness(self) -> dict[str, str]:
         """`ok` or the reason, per dependency, each checked within the readiness timeout."""
@@ -111,6 +117,27 @@ async def build_services(
         blobs = MinioBlobStore(create_minio(common.s3, settings.workers * 2), executor)
         ledger = UploadLedger(pool, common.retention.idempotency_key_hours * 3600)
         read_model = ReadModel(pool)
+        uploads = UploadService(
+            blobs=blobs,
+            publisher=publisher,
+            ledger=ledger,
+            executor=executor,
+            policy=UploadPolicy(
+                bucket=common.s3.bucket_originals,
+                limits=ImageLimits(settings.max_pixels, settings.min_dimension),
+                publish_timeout=settings.publish_timeout_seconds,
+            ),
+        )
+        deletions = DeletionService(
+            read_model=read_model,
+            ledger=ledger,
+            publisher=publisher,
+            publish_timeout=settings.publish_timeout_seconds,
+        )
+        outcomes = Outcomes(settings.removebg_max_waiting)
+        outcome_feed = KafkaOutcomeFeed(
+            common.kafka, common.topics, client_id="clearcut-upload-outcomes"
+        )
         images = ImageQueries(
             read_model,
             ledger,
@@ -127,17 +154,7 @@ async def build_services(
             ledger=ledger,
             witness=TopicWitness(common.kafka, common.topics.uploaded),
             read_model=read_model,
-            uploads=UploadService(
-                blobs=blobs,
-                publisher=publisher,
-                ledger=ledger,
-                executor=executor,
-                policy=UploadPolicy(
-                    bucket=common.s3.bucket_originals,
-                    limits=ImageLimits(settings.max_pixels, settings.min_dimension),
-                    publish_timeout=settings.publish_timeout_seconds,
-                ),
-            ),
+            uploads=uploads,
             images=images,
             reprocess=ReprocessService(
                 images=images,
@@ -147,16 +164,32 @@ async def build_services(
                 publish_timeout=settings.publish_timeout_seconds,
                 known_models=models.names,
             ),
-            deletions=DeletionService(
-                read_model=read_model,
-                ledger=ledger,
-                publisher=publisher,
-                publish_timeout=settings.publish_timeout_seconds,
-            ),
+            deletions=deletions,
             metrics=metrics,
             models=models,
             archives=ArchiveService(images, blobs, executor),
+            removebg=RemoveBgService(
+                uploads=uploads,
+                outcomes=outcomes,
+                deletions=deletions,
+                images=images,
+                blobs=blobs,
+                executor=executor,
+                fetcher=UrlFetcher(
+                    allow_private=settings.removebg_image_url_allow_private,
+                    timeout=settings.removebg_image_url_timeout_seconds,
+                    max_bytes=settings.max_body_bytes,
+                )
+                if settings.removebg_image_url
+                else None,
+                timeout=settings.removebg_timeout_seconds,
+                max_bytes=settings.max_body_bytes,
+                ready=outcome_feed.ready,
+            ),
+            outcome_feed=outcome_feed,
         )
+        feed = asyncio.create_task(outcome_feed.run(outcomes.deliver), name="upload-outcomes")
+        stack.callback(feed.cancel)
         if sweep:
             sweeper = asyncio.create_task(_sweep_forever(services), name="upload-sweep")
             stack.callback(sweeper.cancel)

@@ -55,6 +55,13 @@ class ReprocessAccepted(BaseModel):
     task_id: str = Field(description="The new processing task.")
     replay_id: str = Field(description="Id of this request, recorded in the task.")
     model: str | None = Field(description="Requested model; null for the default model.")
+    links: Links
+
+
+class Options(BaseModel):
+    output_format: str | None
+    background: str | None
+    model: str | None = Field(description="Requested model; null for the default model.")
     crop: bool | None = Field(None, description="Cut-out cropped to the subject's box.")
     crop_margin: str | None = Field(
         None, description="With `crop`: margin top, right, bottom, left (`Npx` or `N%`)."
@@ -68,13 +75,6 @@ class ForegroundView(BaseModel):
     left: int = Field(description="Columns left of the box.")
     width: int
     height: int
-    links: Links
-
-
-class Options(BaseModel):
-    output_format: str | None
-    background: str | None
-    model: str | None = Field(description="Requested model; null for the default model.")
 
 
 class ModelInfo(BaseModel):

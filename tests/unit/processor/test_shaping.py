@@ -41,6 +41,7 @@ def test_crop_keeps_the_box_and_its_margin_transparent_beyond_the_image() -> Non
     image, alpha = subject()
     box = foreground_box(np.asarray(alpha))
     margin = "15px 0px 0px 50%"
+    assert box is not None
     assert crop_margin_pixels(margin, box) == (15, 0, 0, 15)
     shaped = shape_cutout(image, alpha, box, options(crop=True, crop_margin=margin), None)
     # 15 rows above (5 of them beyond the top edge), 15 columns left.
