@@ -100,6 +100,13 @@ async def _sweep_forever(services: Services) -> None:
             logger.warning("sweep skipped: a dependency is unavailable", exc_info=True)
 
 
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until its clean-up (closing its consumer) is done."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 @contextlib.asynccontextmanager
 async def build_services(
     settings: UploadSettings, common: CommonSettings, metrics: UploadMetrics, *, sweep: bool = True
@@ -189,7 +196,7 @@ async def build_services(
             outcome_feed=outcome_feed,
         )
         feed = asyncio.create_task(outcome_feed.run(outcomes.deliver), name="upload-outcomes")
-        stack.callback(feed.cancel)
+        stack.push_async_callback(_cancelled, feed)
         if sweep:
             sweeper = asyncio.create_task(_sweep_forever(services), name="upload-sweep")
             stack.callback(sweeper.cancel)
