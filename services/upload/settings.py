@@ -77,7 +77,7 @@ class UploadSettings(BaseSettings):
         "whose pages may call the API from a browser (CORS); empty allows none.",
     )
     removebg_timeout_seconds: float = Field(
-        120.0,
+        300.0,
         gt=0,
         description="How long `POST /v1.0/removebg` waits for the pipeline's result; after "
         "it the request gets 504 and the image is deleted again.",
