@@ -230,3 +230,15 @@ class ArchiveRequest(BaseModel):
 
     images: list[ArchiveItem] = Field(min_length=1, max_length=100)
     masks: bool = Field(False, description="Include each image's mask too.")
+
+
+class RemoveBgError(BaseModel):
+    title: str = Field(description="What kind of error, as remove.bg names it.")
+    code: str = Field(description="Clearcut's stable error code.")
+    detail: str = Field(description="What went wrong, for a person.")
+
+
+class RemoveBgErrors(BaseModel):
+    """remove.bg's error shape, answered under `/v1.0/`."""
+
+    errors: list[RemoveBgError]

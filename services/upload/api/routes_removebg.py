@@ -19,6 +19,7 @@ from services.upload.adapters.usage import UsageQueries
 from services.upload.api.body import FormShape, read_form, read_limited
 from services.upload.api.dependencies import ServicesDep
 from services.upload.api.errors import error_response
+from services.upload.api.models import RemoveBgErrors
 from services.upload.domain.errors import ErrorCode, Rejected
 from services.upload.domain.foreground import foreground_headers
 from services.upload.domain.removebg import IMAGE_FIELDS, PARAMETERS, parse_request
@@ -28,27 +29,8 @@ from services.upload.waiting import Busy
 
 router = APIRouter(prefix="/v1.0", tags=["remove.bg"])
 _TEXT_FIELDS = tuple(p for p in PARAMETERS if p != "image_file_b64")
-_ERRORS_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "errors": {
-            "type": "array",
-            "items": {
-                "type": "object",
-                "properties": {
-                    "title": {"type": "string"},
-                    "code": {"type": "string"},
-                    "detail": {"type": "string"},
-                },
-            },
-        }
-    },
-}
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {
-        "description": description,
-        "content": {"application/json": {"schema": _ERRORS_SCHEMA}},
-    }
+    status: {"model": RemoveBgErrors, "description": description}
     for status, description in {
         400: "Invalid parameters or an image that cannot be processed.",
         403: "No valid API key.",
