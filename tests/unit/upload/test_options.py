@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import OutputFormat
+from schemas import Channels, OutputFormat, SizePreset
 from services.upload.domain.errors import ErrorCode, Rejected
 from services.upload.domain.options import parse_options
 
@@ -75,3 +75,15 @@ def test_a_model_outside_the_known_ones_is_refused_naming_them() -> None:
         "known": "isnet-general-use, isnet-general-use-quint8",
     }
     assert "isnet-general-use, isnet-general-use-quint8" in refused.value.message
+
+
+def test_shape_options_parse_to_the_contract_and_a_lone_margin_is_refused() -> None:
+    options = parse_options(
+        None, None, None, crop="yes", crop_margin="5% 20", channels="ALPHA", size="hd"
+    )
+    assert options.crop is True and options.crop_margin == "5% 20px 5% 20px"
+    assert options.channels is Channels.ALPHA and options.size is SizePreset.HD
+    assert parse_options(None, None, None, crop="false").crop is None
+    for bad in ({"crop_margin": "10px"}, {"channels": "rgb"}, {"size": "8k"}, {"crop": "2"}):
+        with pytest.raises(Rejected):
+            parse_options(None, None, None, **bad)
