@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
 from schemas import ResultKind, SizePreset
 from services.upload.adapters.errors import Unavailable
-from services.upload.api.body import read_upload
+from services.upload.api.body import OPTION_FIELDS, read_upload
 from services.upload.api.dependencies import OwnerDep, ServicesDep
 from services.upload.api.errors import error_responses
 from services.upload.api.models import (
@@ -31,16 +31,7 @@ from services.upload.domain.options import parse_options
 from services.upload.domain.progress import ImageStatus
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
-UPLOAD_PARAMETERS = (
-    "output_format",
-    "background",
-    "model",
-    "foreground_estimation",
-    "crop",
-    "crop_margin",
-    "channels",
-    "size",
-)
+UPLOAD_PARAMETERS = OPTION_FIELDS
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _UPLOAD_BODY: dict[str, Any] = {

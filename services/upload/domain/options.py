@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection
+from enum import StrEnum
+from typing import TypeVar
 
 from schemas import Channels, OutputFormat, ProcessingOptions, SizePreset
 from services.upload.domain.errors import ErrorCode, Rejected, shown
@@ -12,6 +14,7 @@ _HEX6 = re.compile(r"^#[0-9a-fA-F]{6}$")
 _HEX3 = re.compile(r"^#[0-9a-fA-F]{3}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 TRANSPARENT = "transparent"
+E = TypeVar("E", bound=StrEnum)
 
 
 def parse_background(value: str | None) -> str:
@@ -31,17 +34,7 @@ def parse_background(value: str | None) -> str:
 
 
 def parse_output_format(value: str | None) -> OutputFormat:
-    if value is None or not value.strip():
-        return OutputFormat.PNG
-    try:
-        return OutputFormat(value.strip().lower())
-    except ValueError:
-        allowed = ", ".join(f.value for f in OutputFormat)
-        raise Rejected(
-            ErrorCode.INVALID_OPTION,
-            f"output_format {shown(value)} is not one of {allowed}",
-            option="output_format",
-        ) from None
+    return _member("output_format", value, OutputFormat) or OutputFormat.PNG
 
 
 def parse_model(value: str | None, known: Collection[str] | None = None) -> str | None:
@@ -143,31 +136,27 @@ def parse_crop_margin(value: str | None) -> str | None:
     return " ".join(four)
 
 
-def parse_channels(value: str | None) -> Channels | None:
+def _member(name: str, value: str | None, kind: type[E]) -> E | None:
+    """The enum member named by ``value`` (any case); ``None`` when absent."""
     if value is None or not value.strip():
         return None
     try:
-        return Channels(value.strip().lower())
+        return kind(value.strip().lower())
     except ValueError:
+        allowed = ", ".join(str(m.value) for m in kind)
         raise Rejected(
             ErrorCode.INVALID_OPTION,
-            f"channels {shown(value)} is not one of rgba, alpha",
-            option="channels",
+            f"{name} {shown(value)} is not one of {allowed}",
+            option=name,
         ) from None
+
+
+def parse_channels(value: str | None) -> Channels | None:
+    return _member("channels", value, Channels)
 
 
 def parse_size(value: str | None) -> SizePreset | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return SizePreset(value.strip().lower())
-    except ValueError:
-        allowed = ", ".join(s.value for s in SizePreset)
-        raise Rejected(
-            ErrorCode.INVALID_OPTION,
-            f"size {shown(value)} is not one of {allowed}",
-            option="size",
-        ) from None
+    return _member("size", value, SizePreset)
 
 
 def parse_options(
