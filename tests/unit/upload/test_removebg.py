@@ -197,3 +197,46 @@ async def test_outcomes_before_and_after_the_waiter_and_the_bound() -> None:
         pass
     with outcomes.slot():  # released again
         pass
+
+
+async def test_the_fetcher_never_contacts_a_loopback_server_unless_allowed() -> None:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+    from threading import Thread
+
+    from services.upload.adapters.url_fetch import UrlFetcher
+    from services.upload.domain.errors import ErrorCode
+
+    hits: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            hits.append(self.path)
+            body = b"x" * 2000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/photo.jpg"
+    try:
+        strict = UrlFetcher(allow_private=False, timeout=5, max_bytes=10_000)
+        with pytest.raises(Rejected) as refused:
+            await strict.fetch(url)
+        assert refused.value.code is ErrorCode.IMAGE_URL_REFUSED and hits == []
+        with pytest.raises(Rejected) as scheme:
+            await strict.fetch("file:///etc/passwd")
+        assert scheme.value.code is ErrorCode.IMAGE_URL_REFUSED
+        allowed = UrlFetcher(allow_private=True, timeout=5, max_bytes=10_000)
+        assert await allowed.fetch(url) == b"x" * 2000 and hits == ["/photo.jpg"]
+        small = UrlFetcher(allow_private=True, timeout=5, max_bytes=1000)
+        with pytest.raises(Rejected) as large:
+            await small.fetch(url)
+        assert large.value.code is ErrorCode.BODY_TOO_LARGE
+    finally:
+        server.shutdown()
+        server.server_close()
