@@ -13,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from schemas.values import ForegroundBox, OutputFormat, ProcessingOptions
+from services.common.shaping import foreground_box, shape_cutout
 from services.processor.domain.compose import (
     EncodedResult,
     check_encodable,
@@ -24,7 +25,6 @@ from services.processor.domain.compose import (
 )
 from services.processor.domain.decoding import DecodedImage, decode_image
 from services.processor.domain.finish import FinishOptions
-from services.processor.domain.shaping import foreground_box, shape_cutout
 from services.processor.domain.tensors import normalise_mask
 from services.processor.domain.timing import Stage, StageTimes
 

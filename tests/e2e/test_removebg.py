@@ -23,7 +23,7 @@ from PIL import Image
 
 from services.common.auth import create_key
 from services.common.settings import CommonSettings
-from services.processor.domain.shaping import fit_to_pixels
+from services.common.shaping import fit_to_pixels
 from services.upload.adapters.postgres import connect as pg_connect
 from tests.e2e.processes import ServiceProcess, free_port
 from tests.e2e.removebg_stack import RemoveBgDeployment, photo, removebg_deployment
@@ -187,6 +187,23 @@ async def test_crop_with_a_margin_frames_the_subject(deployment: RemoveBgDeploym
     alpha = np.asarray(image.getchannel("A"))
     assert alpha[:10].max() < 128 and alpha[:, :10].max() < 128  # the margin holds no subject
     assert alpha[10 : 10 + height, 10 : 10 + width].max() == 255
+
+
+async def test_a_region_of_interest_leaves_nothing_outside_it(
+    deployment: RemoveBgDeployment,
+) -> None:
+    response = await post(
+        deployment,
+        files={"image_file": ("a.jpg", photo(), "image/jpeg")},
+        data={"roi": "0% 0% 50% 100%", "size": "full", "format": "png"},
+    )
+    assert response.status_code == 200, response.text
+    image = opened(response.content)
+    assert image.size == (512, 512)
+    alpha = np.asarray(image.getchannel("A"))
+    assert alpha[:, 256:].max() == 0 and alpha[:, :256].max() == 255
+    top, left, width, height = box_of(response)
+    assert left + width <= 256 and top + height <= 512
 
 
 async def test_channels_alpha_is_the_mask_of_the_asynchronous_path(

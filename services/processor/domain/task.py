@@ -27,8 +27,8 @@ from schemas.values import (
     ResultObject,
     Timings,
 )
+from services.common.shaping import shape_key
 from services.processor.domain.errors import Failure
-from services.processor.domain.shaping import shape_key
 
 # Raised whenever pre- or post-processing changes what a model's results look like, so that
 # results stored by content under an older revision are not reused.

@@ -84,6 +84,10 @@ class RemoveBgRequest:
     placement: Placement
     foreground_type: str
     size: str
+    # With a region of interest the pipeline is asked for the whole cut-out, and the answer
+    # is cropped and sized after the region is applied (`shape`).
+    roi: Roi | None = None
+    shape: ProcessingOptions | None = None
 
 
 def invalid(parameter: str, message: str) -> Rejected:
@@ -147,19 +151,34 @@ def parse_placement(scale: str | None, position: str | None) -> Placement:
     return Placement(factor, where)
 
 
-def check_roi(value: str | None) -> None:
-    """`x1 y1 x2 y2` in px or %; only the whole image (the default) is supported."""
+Roi = tuple[tuple[int, str], tuple[int, str], tuple[int, str], tuple[int, str]]
+
+
+def parse_roi(value: str | None) -> Roi | None:
+    """`x1 y1 x2 y2`, each in `px` or `%` of the image's width (x) or height (y); ``None``
+    for the whole image (the default)."""
     if value is None or not value.strip():
-        return
+        return None
     parts = value.split()
-    if len(parts) != 4 or any(_ROI_PART.match(p) is None for p in parts):
+    matches = [_ROI_PART.match(p.strip().lower()) for p in parts]
+    if len(parts) != 4 or any(m is None for m in matches):
         raise invalid("roi", f"roi {shown(value)} is not four values like '0% 0% 100% 100%'")
-    if tuple(parts) != _FULL_ROI:
-        raise invalid(
-            "roi",
-            "roi other than the whole image ('0% 0% 100% 100%') is not supported; crop the "
-            "image before sending it",
-        )
+    if tuple(parts) == _FULL_ROI:
+        return None
+    sides = [(int(m[1]), m[2]) for m in matches if m is not None]
+    if any(unit == "%" and number > 100 for number, unit in sides):
+        raise invalid("roi", f"roi {shown(value)}: a percentage is at most 100%")
+    return sides[0], sides[1], sides[2], sides[3]
+
+
+def roi_pixels(roi: Roi, size: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The region as left, top, right, bottom pixels of an image of ``size``."""
+    extents = (size[0], size[1], size[0], size[1])
+    left, top, right, bottom = (
+        round(number * extent / 100) if unit == "%" else number
+        for (number, unit), extent in zip(roi, extents, strict=True)
+    )
+    return left, top, right, bottom
 
 
 def _choice(parameter: str, value: str | None, allowed: tuple[str, ...], default: str) -> str:
@@ -192,7 +211,7 @@ def parse_request(fields: Mapping[str, str]) -> RemoveBgRequest:
     crop = parse_flag("crop", fields.get("crop")) or False
     for flag in ("add_shadow", "semitransparency"):
         parse_flag(flag, fields.get(flag))
-    check_roi(fields.get("roi"))
+    roi = parse_roi(fields.get("roi"))
     # As at remove.bg, a margin without crop does nothing.
     margin = parse_crop_margin(fields.get("crop_margin")) if crop else None
     options = ProcessingOptions(
@@ -203,7 +222,15 @@ def parse_request(fields: Mapping[str, str]) -> RemoveBgRequest:
         channels=Channels.ALPHA if channels is Channels.ALPHA else None,
         size=SIZES[size],
     )
+    shape = None
+    if roi is not None:
+        shape, options = (
+            options,
+            options.model_copy(update={"crop": None, "crop_margin": None, "size": None}),
+        )
     return RemoveBgRequest(
+        roi=roi,
+        shape=shape,
         options=options,
         answer_format=answer,
         bg_color=parse_bg_color(fields.get("bg_color")),

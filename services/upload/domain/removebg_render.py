@@ -8,9 +8,19 @@ import io
 import zipfile
 from dataclasses import dataclass
 
-from PIL import Image
+import numpy as np
+from PIL import Image, ImageChops
 
-from services.upload.domain.removebg import AnswerFormat, Placement, RemoveBgRequest
+from schemas import ProcessingOptions
+from services.common.shaping import foreground_box, shape_cutout
+from services.upload.domain.foreground import box_in_result
+from services.upload.domain.removebg import (
+    AnswerFormat,
+    Placement,
+    RemoveBgRequest,
+    Roi,
+    roi_pixels,
+)
 
 JPEG_QUALITY = 90
 
@@ -22,6 +32,34 @@ class Rendered:
     width: int
     height: int
     foreground: dict[str, int] | None
+
+
+def _within_roi(
+    image: Image.Image, roi: Roi, shape: ProcessingOptions
+) -> tuple[Image.Image, dict[str, int] | None]:
+    """Everything outside the region made background, then the subject's box found in what
+    is left (as the processor finds it), then the crop and size preset the request asked
+    for; the box in the result's pixels."""
+    alpha = image if image.mode == "L" else image.getchannel("A")
+    left, top, right, bottom = roi_pixels(roi, image.size)
+    region = Image.new("L", image.size, 0)
+    if right > left and bottom > top:
+        region.paste(255, (left, top, right, bottom))
+    alpha = ImageChops.multiply(alpha, region)
+    if image.mode == "L":
+        image = alpha
+    else:
+        image = image.copy()
+        image.putalpha(alpha)
+    found = foreground_box(np.asarray(alpha))
+    shaped = shape_cutout(image, alpha, found, shape.model_copy(update={"channels": None}), None)
+    box = box_in_result(
+        None if found is None else found.model_dump(),
+        image.size,
+        shaped.size,
+        {"crop": shape.crop, "crop_margin": shape.crop_margin},
+    )
+    return shaped, box
 
 
 def _place(
@@ -69,6 +107,8 @@ def render(cutout: bytes, box: dict[str, int] | None, request: RemoveBgRequest) 
     greyscale) and the subject's box in its pixels."""
     with Image.open(io.BytesIO(cutout)) as opened:
         image = opened.convert("L" if opened.mode in ("L", "LA", "I", "I;16") else "RGBA")
+    if request.roi is not None and request.shape is not None:
+        image, box = _within_roi(image, request.roi, request.shape)
     image, box = _place(image, box, request.placement)
     answer = request.answer_format
     if image.mode == "L":  # the alpha alone

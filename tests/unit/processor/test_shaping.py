@@ -7,7 +7,7 @@ from PIL import Image
 
 from schemas import Channels, ForegroundBox, ProcessingOptions, SizePreset
 from schemas.values import crop_margin_pixels
-from services.processor.domain.shaping import (
+from services.common.shaping import (
     fit_to_pixels,
     foreground_box,
     shape_cutout,

@@ -68,7 +68,7 @@ def test_parameters_map_to_upload_options_and_defaults_follow_remove_bg() -> Non
         {"scale": "5%"},
         {"position": "10% 20% 30%"},
         {"roi": "0 0 10 10"},
-        {"roi": "10px 10px 100px 100px"},
+        {"roi": "0% 0% 150% 100%"},
         {"bg_color": "not-a-colour"},
         {"bg_image_url": "http://example.com/bg.jpg"},
         {"type": "spaceship"},
@@ -117,6 +117,21 @@ def test_scale_and_position_move_the_subject_and_its_box() -> None:
     assert placed.foreground == {"top": 20, "left": 0, "width": 20, "height": 10}
     alpha = np.asarray(Image.open(io.BytesIO(placed.data)).getchannel("A"))
     assert alpha[20:30, 0:20].min() == 255 and alpha[:20].max() == 0
+
+
+def test_a_region_of_interest_removes_what_is_outside_before_crop_and_size() -> None:
+    # The subject spans columns 10-29; the region keeps columns 20-39 only.
+    request = parse_request(
+        {"roi": "50% 0% 100% 100%", "crop": "true", "crop_margin": "2px", "size": "full"}
+    )
+    assert request.options.crop is None and request.options.size is None  # whole cut-out asked
+    answered = render(cutout_png(), BOX, request)
+    assert answered.foreground == {"top": 2, "left": 2, "width": 10, "height": 10}
+    image = Image.open(io.BytesIO(answered.data))
+    assert image.size == (14, 14)
+    alpha = np.asarray(image.getchannel("A"))
+    assert alpha[2:12, 2:12].min() == 255 and alpha[:2].max() == 0
+    assert parse_request({"roi": "0% 0% 100% 100%"}).roi is None
 
 
 def test_the_box_follows_crop_and_size() -> None:

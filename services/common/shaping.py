@@ -1,7 +1,10 @@
 """What the upload asked of the cut-out's shape: the subject's box, the crop to it with a
 margin, the alpha alone, a size preset. The mask is never shaped: it stays the model's
 mask at the oriented original's size, so the same photo gives the same mask whatever the
-options."""
+options.
+
+Pure functions over Pillow images, shared by the processor (which shapes every cut-out)
+and the upload API (whose remove.bg answer shapes it after a region of interest)."""
 
 from __future__ import annotations
 
