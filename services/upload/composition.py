@@ -142,6 +142,7 @@ async def build_services(
             publish_timeout=settings.publish_timeout_seconds,
         )
         outcomes = Outcomes(settings.removebg_max_waiting)
+        metrics.removebg_waiting.set_function(lambda: outcomes.slots_in_use)
         outcome_feed = KafkaOutcomeFeed(
             common.kafka, common.topics, client_id="clearcut-upload-outcomes"
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass(frozen=True)
@@ -12,6 +12,8 @@ class UploadMetrics:
     uploads: Counter
     upload_bytes: Histogram
     swept: Counter
+    removebg: Counter
+    removebg_waiting: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> UploadMetrics:
@@ -31,6 +33,17 @@ class UploadMetrics:
             swept=Counter(
                 "clearcut_uploads_swept",
                 "Objects of abandoned, never published uploads removed by the sweep.",
+                registry=registry,
+            ),
+            removebg=Counter(
+                "clearcut_removebg_requests",
+                "Synchronous remove.bg requests by outcome: completed, or the error code.",
+                ["outcome"],
+                registry=registry,
+            ),
+            removebg_waiting=Gauge(
+                "clearcut_removebg_waiting",
+                "Synchronous remove.bg requests waiting for their result now.",
                 registry=registry,
             ),
         )

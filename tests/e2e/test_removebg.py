@@ -298,6 +298,11 @@ async def test_errors_in_remove_bg_shape_and_nothing_stored(
         await asyncio.sleep(1.0)  # room for a wrongly stored one to show up as well
         after = (await client.get(f"{deployment.api}/v1/usage", headers=bearer)).json()
     assert after["total"]["uploaded"] == expected, after
+    async with httpx.AsyncClient(timeout=30) as client:
+        metrics = (await client.get(f"{deployment.api}/metrics")).text
+    assert 'clearcut_removebg_requests_total{outcome="completed"}' in metrics
+    assert 'clearcut_removebg_requests_total{outcome="invalid_option"}' in metrics
+    assert "clearcut_removebg_waiting 0.0" in metrics
 
 
 async def test_a_request_past_the_timeout_gets_504_and_its_image_is_deleted(

@@ -14,12 +14,14 @@ from fastapi import APIRouter, Depends, Header, Request
 from fastapi.responses import JSONResponse, Response
 
 from services.common.auth import owner_for_key
+from services.upload.adapters.errors import Unavailable
 from services.upload.adapters.postgres import postgres_errors
 from services.upload.adapters.usage import UsageQueries
 from services.upload.api.body import FormShape, read_form, read_limited
 from services.upload.api.dependencies import ServicesDep
 from services.upload.api.errors import error_response
 from services.upload.api.models import RemoveBgErrors
+from services.upload.composition import Services
 from services.upload.domain.errors import ErrorCode, Rejected
 from services.upload.domain.foreground import foreground_headers
 from services.upload.domain.removebg import IMAGE_FIELDS, PARAMETERS, parse_request
@@ -128,6 +130,20 @@ def _text(value: Any) -> str:
 async def remove_background(
     request: Request, services: ServicesDep, owner: RemoveBgOwner
 ) -> Response:
+    counted = services.metrics.removebg
+    try:
+        response = await _remove(request, services, owner)
+    except Rejected as exc:
+        counted.labels(exc.code.value).inc()
+        raise
+    except Unavailable:
+        counted.labels("unavailable").inc()
+        raise
+    counted.labels("completed" if response.status_code == 200 else "too_many_waiting").inc()
+    return response
+
+
+async def _remove(request: Request, services: Services, owner: str) -> Response:
     settings = services.settings
     fields, image_file = await _request_fields(request, settings.max_body_bytes)
     given = [n for n in IMAGE_FIELDS if (image_file if n == "image_file" else fields.get(n))]
