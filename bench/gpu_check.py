@@ -214,7 +214,7 @@ def stages_ceiling(
 
         def finish(index: int, output: np.ndarray) -> None:
             stages = StageTimes()
-            alpha, image = imagework.postprocess(
+            alpha, image, _ = imagework.postprocess(
                 output, decoded[index], finish_options, stages=stages
             )
             imagework.encode_cutout_result(image, options, None)

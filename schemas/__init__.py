@@ -20,8 +20,10 @@ from schemas.events import (
 from schemas.registry import EVENT_SPECS, EventSpec, spec_for, spec_for_topic, spec_for_type
 from schemas.validation import ContractViolation, Violation, validate
 from schemas.values import (
+    Channels,
     ExecutionProvider,
     FailureReason,
+    ForegroundBox,
     ModelRef,
     OriginalImage,
     OutputFormat,
@@ -29,17 +31,20 @@ from schemas.values import (
     Reprocessing,
     ResultKind,
     ResultObject,
+    SizePreset,
     Timings,
 )
 
 __all__ = [
     "EVENT_SPECS",
+    "Channels",
     "ContractViolation",
     "Event",
     "EventBase",
     "EventSpec",
     "ExecutionProvider",
     "FailureReason",
+    "ForegroundBox",
     "ImageDeleted",
     "ImageDownloaded",
     "ImageUploaded",
@@ -53,6 +58,7 @@ __all__ = [
     "Reprocessing",
     "ResultKind",
     "ResultObject",
+    "SizePreset",
     "TaskEvent",
     "Timings",
     "Violation",

@@ -18,6 +18,7 @@ from schemas.values import (
     EventId,
     ExecutionProvider,
     FailureReason,
+    ForegroundBox,
     Identifier,
     InferenceRuntime,
     ModelRef,
@@ -87,6 +88,13 @@ class ImageUploaded(_TaskEvent):
     `task_id` and `reprocessing` set.
     """
 
+    schema_version: int = Field(
+        2,
+        ge=1,
+        description="Revision of this event type's schema the producer wrote; each additive "
+        "change raises it. Absent means 1. 2: `options` gained `crop`, `crop_margin`, "
+        "`channels` and `size`, and the event gained `callback_url`.",
+    )
     original: OriginalImage = Field(description="The stored original.")
     options: ProcessingOptions = Field(description="What the client asked for.")
     reprocessing: Reprocessing | None = Field(
@@ -97,12 +105,6 @@ class ImageUploaded(_TaskEvent):
         description="Where the webhooks service POSTs this task's completion or failure, "
         "besides the owner's registered endpoints; null for none. Never set on a reprocessing. "
         "Added in schema version 2.",
-    )
-    schema_version: int = Field(
-        2,
-        ge=1,
-        description="Revision of this event type's schema the producer wrote; each additive "
-        "change raises it. Absent means 1.",
     )
 
 
@@ -119,6 +121,12 @@ class ProcessingStarted(_AttemptEvent):
 class ProcessingCompleted(_AttemptEvent):
     """The task's results are durably stored."""
 
+    schema_version: int = Field(
+        2,
+        ge=1,
+        description="Revision of this event type's schema the producer wrote; each additive "
+        "change raises it. Absent means 1. 2: `foreground`.",
+    )
     model: ModelRef = Field(description="The model that ran (or whose results were reused).")
     provider: ExecutionProvider = Field(description="The execution provider the model ran on.")
     runtime: InferenceRuntime | None = Field(
@@ -129,6 +137,11 @@ class ProcessingCompleted(_AttemptEvent):
     )
     batch_size: int = Field(ge=1, description="Images in the inference batch this one ran in.")
     timings: Timings = Field(description="Time spent per stage.")
+    foreground: ForegroundBox | None = Field(
+        None,
+        description="Where the subject is in the mask (half-opaque pixels or more); null when "
+        "the mask holds none, and from processors that predate it.",
+    )
     reused_from_task_id: Identifier | None = Field(
         None,
         description="Set when no inference ran because a completed task with the same original "

@@ -40,6 +40,10 @@ Background = Annotated[str, Field(pattern=r"^(transparent|#[0-9a-f]{6})$")]
 CallbackUrl = Annotated[
     str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s/?#@]+([/?]\S*)?$")
 ]
+# Top, right, bottom, left, each in pixels or percent of the subject's box.
+CropMargin = Annotated[
+    str, Field(max_length=40, pattern=r"^[0-9]{1,3}(px|%)( [0-9]{1,3}(px|%)){3}$")
+]
 
 
 def _to_utc(value: datetime) -> datetime:
@@ -65,6 +69,42 @@ class OutputFormat(StrEnum):
 
     PNG = "png"
     WEBP = "webp"
+
+
+class Channels(StrEnum):
+    """What the cut-out holds: colour and alpha, or the alpha alone as a greyscale image."""
+
+    RGBA = "rgba"
+    ALPHA = "alpha"
+
+
+class SizePreset(StrEnum):
+    """The cut-out's size: at most so many megapixels, keeping the aspect ratio (never larger
+    than the original). `preview`, `small` and `regular` are about 0.25 MP, `medium` 1.5 MP,
+    `hd` 4 MP; `auto`, `full` and `4k` keep the original's size."""
+
+    AUTO = "auto"
+    PREVIEW = "preview"
+    SMALL = "small"
+    REGULAR = "regular"
+    MEDIUM = "medium"
+    HD = "hd"
+    FULL = "full"
+    FOUR_K = "4k"
+
+    @property
+    def max_pixels(self) -> int | None:
+        """The preset's pixel budget; ``None`` keeps the original's size."""
+        return _PRESET_PIXELS.get(self)
+
+
+_PRESET_PIXELS = {
+    SizePreset.PREVIEW: 250_000,
+    SizePreset.SMALL: 250_000,
+    SizePreset.REGULAR: 250_000,
+    SizePreset.MEDIUM: 1_500_000,
+    SizePreset.HD: 4_000_000,
+}
 
 
 class ResultKind(StrEnum):
@@ -158,6 +198,55 @@ class ProcessingOptions(Strict):
         "own colour (true) or keep the photo's, background included (false); null for the "
         "processor's setting (on unless configured otherwise). Never changes the mask.",
     )
+
+    crop: bool | None = Field(
+        None,
+        description="Crop the cut-out to the subject's foreground box (plus `crop_margin`); "
+        "null or false keeps the whole image. Never changes the mask.",
+    )
+    crop_margin: CropMargin | None = Field(
+        None,
+        description="With `crop`: the margin kept around the box, top, right, bottom and "
+        "left, each `Npx` or `N%` of the box's height (top, bottom) or width (left, right); "
+        "null for none.",
+    )
+    channels: Channels | None = Field(
+        None,
+        description="`alpha`: the cut-out is the alpha alone, as a greyscale image; null or "
+        "`rgba` for colour and alpha. Never changes the mask.",
+    )
+    size: SizePreset | None = Field(
+        None,
+        description="Scale the cut-out down to a preset's megapixels; null for the "
+        "original's size. Never changes the mask.",
+    )
+
+
+class ForegroundBox(Strict):
+    """The smallest rectangle holding every pixel of the subject: those whose mask value is
+    at least half opaque (128 of 255), in pixels of the oriented original (the mask's)."""
+
+    top: Annotated[int, Field(ge=0)] = Field(description="Rows above the box.")
+    left: Annotated[int, Field(ge=0)] = Field(description="Columns left of the box.")
+    width: Pixels = Field(description="Width of the box in pixels.")
+    height: Pixels = Field(description="Height of the box in pixels.")
+
+
+def crop_margin_pixels(margin: str | None, box: ForegroundBox) -> tuple[int, int, int, int]:
+    """A `crop_margin` (`T R B L`, each `Npx` or `N%`) in pixels: a percentage of the box's
+    height for top and bottom, of its width for left and right, rounded."""
+    if not margin:
+        return (0, 0, 0, 0)
+    parts = margin.split()
+    if len(parts) != 4:
+        raise ValueError(f"crop margin {margin!r} does not have four values")
+    sides = []
+    for part, extent in zip(parts, (box.height, box.width, box.height, box.width), strict=True):
+        if part.endswith("%"):
+            sides.append(round(int(part[:-1]) * extent / 100))
+        else:
+            sides.append(int(part.removesuffix("px")))
+    return sides[0], sides[1], sides[2], sides[3]
 
 
 class Reprocessing(Strict):

@@ -92,7 +92,7 @@ class BareLoop:
         finish = FinishOptions.configured(
             "transparent", self.settings.foreground_estimation, self.settings.mask_upsampling
         )
-        alpha, image = work.postprocess(output, decoded, finish, stages=stages)
+        alpha, image, _ = work.postprocess(output, decoded, finish, stages=stages)
         work.encode_cutout_result(image, self._options, decoded.icc_profile)
         work.encode_mask_result(alpha, self._options)
 

@@ -406,6 +406,7 @@ class Flow:
                 await self._state.forget_results(key)
                 return False
         run.results, run.reused_from = results, found.task_id
+        run.foreground = found.foreground
         return True
 
     async def _compute(
@@ -473,7 +474,7 @@ class Flow:
             self.config.webp_quality,
         )
         try:
-            alpha, image = await self._on(
+            alpha, image, run.foreground = await self._on(
                 self._cpu,
                 partial(
                     postprocess,
@@ -482,6 +483,7 @@ class Flow:
                     self.config.finish_options(upload),
                     sigmoid=self._models.spec(run.model_name).sigmoid,
                     stages=run.stages,
+                    requested=upload.options,
                 ),
             )
         except ValueError as exc:
@@ -525,7 +527,7 @@ class Flow:
         cutout, mask = run.results
         try:
             await self._state.remember_results(
-                key, decide.StoredResults(run.upload.task_id, cutout, mask)
+                key, decide.StoredResults(run.upload.task_id, cutout, mask, run.foreground)
             )
         except Exception as exc:  # noqa: BLE001 - the task's outcome is already durable
             logger.warning("results of %s not indexed by content: %s", run.upload.task_id, exc)

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from schemas.values import OutputFormat
+from schemas.values import ForegroundBox, OutputFormat, ProcessingOptions
+from services.common.shaping import foreground_box, shape_cutout
 from services.processor.domain.compose import (
     EncodedResult,
     check_encodable,
@@ -20,6 +21,7 @@ from services.processor.domain.compose import (
     encode_cutout,
     encode_mask,
     full_size_alpha,
+    parse_background,
 )
 from services.processor.domain.decoding import DecodedImage, decode_image
 from services.processor.domain.finish import FinishOptions
@@ -58,18 +60,23 @@ def postprocess(
     *,
     sigmoid: bool = False,
     stages: StageTimes,
-) -> tuple[Image.Image, Image.Image]:
-    """The full-size alpha and the cut-out (RGBA, or RGB on a background colour)."""
+    requested: ProcessingOptions | None = None,
+) -> tuple[Image.Image, Image.Image, ForegroundBox | None]:
+    """The full-size alpha, the cut-out (RGBA, or RGB on a background colour, shaped as
+    ``requested``: crop, alpha alone, size preset) and the subject's box in the alpha."""
     with stages.measure(Stage.POSTPROCESS):
         mask = normalise_mask(output, sigmoid=sigmoid)
         alpha = full_size_alpha(mask, decoded.rgb, decoded.alpha, options.upsampling)
+        box = foreground_box(np.asarray(alpha))
         image = cutout(
             decoded.rgb,
             alpha,
             options.background,
             foreground_estimation=options.foreground_estimation,
         )
-        return alpha, image
+        if requested is not None:
+            image = shape_cutout(image, alpha, box, requested, parse_background(options.background))
+        return alpha, image, box
 
 
 def encode_cutout_result(

@@ -49,6 +49,7 @@ class TaskReporter:
             batch_size=run.batch_size,
             timings=timings,
             reused_from_task_id=reused_from,
+            foreground=run.foreground,
         )
         run.trace_stages(self._tracer)
         await self.publish(run, event)

@@ -12,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Span, Status, StatusCode
 
 from schemas.events import ImageUploaded
-from schemas.values import ResultObject
+from schemas.values import ForegroundBox, ResultObject
 from services.common.telemetry import extract_context
 from services.processor.domain.decoding import DecodedImage
 from services.processor.domain.task import Identity
@@ -49,6 +49,7 @@ class TaskRun:
     started: bool = False
     results: list[ResultObject] = field(default_factory=list)
     reused_from: str | None = None
+    foreground: ForegroundBox | None = None
     done: bool = False
     error: str | None = None
     _traced: int = 0

@@ -19,10 +19,12 @@ from services.common.settings import CommonSettings
 from services.upload.adapters.blob_store import MinioBlobStore, create_minio
 from services.upload.adapters.errors import Unavailable
 from services.upload.adapters.key_gate import KeyGate
+from services.upload.adapters.outcome_feed import KafkaOutcomeFeed
 from services.upload.adapters.postgres import create_pool
 from services.upload.adapters.read_model import ReadModel
 from services.upload.adapters.topic_witness import TopicWitness
 from services.upload.adapters.uploads_ledger import UploadLedger
+from services.upload.adapters.url_fetch import UrlFetcher
 from services.upload.archives import ArchiveService
 from services.upload.body_places import BodyPlaces
 from services.upload.deletions import DeletionService
@@ -31,9 +33,11 @@ from services.upload.domain.limits import KeyLimits
 from services.upload.domain.retention import Retention
 from services.upload.images import ImageQueries
 from services.upload.metrics import UploadMetrics
+from services.upload.removebg import RemoveBgService
 from services.upload.reprocessing import ReprocessService
 from services.upload.settings import UploadSettings
 from services.upload.uploads import UploadPolicy, UploadService
+from services.upload.waiting import Outcomes
 
 logger = logging.getLogger(__name__)
 SOURCE = "/clearcut/upload"
@@ -58,6 +62,8 @@ class Services:
     archives: ArchiveService
     gate: KeyGate
     bodies: BodyPlaces
+    removebg: RemoveBgService
+    outcome_feed: KafkaOutcomeFeed
 
     async def readiness(self) -> dict[str, str]:
         """`ok` or the reason, per dependency, each checked within the readiness timeout."""
@@ -100,6 +106,13 @@ async def _sweep_forever(services: Services) -> None:
             logger.warning("sweep skipped: a dependency is unavailable", exc_info=True)
 
 
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until its clean-up (closing its consumer) is done."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 @contextlib.asynccontextmanager
 async def build_services(
     settings: UploadSettings, common: CommonSettings, metrics: UploadMetrics, *, sweep: bool = True
@@ -117,6 +130,28 @@ async def build_services(
         blobs = MinioBlobStore(create_minio(common.s3, settings.workers * 2), executor)
         ledger = UploadLedger(pool, common.retention.idempotency_key_hours * 3600)
         read_model = ReadModel(pool)
+        uploads = UploadService(
+            blobs=blobs,
+            publisher=publisher,
+            ledger=ledger,
+            executor=executor,
+            policy=UploadPolicy(
+                bucket=common.s3.bucket_originals,
+                limits=ImageLimits(settings.max_pixels, settings.min_dimension),
+                publish_timeout=settings.publish_timeout_seconds,
+            ),
+        )
+        deletions = DeletionService(
+            read_model=read_model,
+            ledger=ledger,
+            publisher=publisher,
+            publish_timeout=settings.publish_timeout_seconds,
+        )
+        outcomes = Outcomes(settings.removebg_max_waiting)
+        metrics.removebg_waiting.set_function(lambda: outcomes.slots_in_use)
+        outcome_feed = KafkaOutcomeFeed(
+            common.kafka, common.topics, client_id="clearcut-upload-outcomes"
+        )
         images = ImageQueries(
             read_model,
             ledger,
@@ -133,17 +168,7 @@ async def build_services(
             ledger=ledger,
             witness=TopicWitness(common.kafka, common.topics.uploaded),
             read_model=read_model,
-            uploads=UploadService(
-                blobs=blobs,
-                publisher=publisher,
-                ledger=ledger,
-                executor=executor,
-                policy=UploadPolicy(
-                    bucket=common.s3.bucket_originals,
-                    limits=ImageLimits(settings.max_pixels, settings.min_dimension),
-                    publish_timeout=settings.publish_timeout_seconds,
-                ),
-            ),
+            uploads=uploads,
             images=images,
             reprocess=ReprocessService(
                 images=images,
@@ -153,12 +178,7 @@ async def build_services(
                 publish_timeout=settings.publish_timeout_seconds,
                 known_models=models.names,
             ),
-            deletions=DeletionService(
-                read_model=read_model,
-                ledger=ledger,
-                publisher=publisher,
-                publish_timeout=settings.publish_timeout_seconds,
-            ),
+            deletions=deletions,
             metrics=metrics,
             models=models,
             archives=ArchiveService(images, blobs, executor),
@@ -176,7 +196,28 @@ async def build_services(
                 settings.body_wait_seconds,
                 settings.retry_after_seconds,
             ),
+            removebg=RemoveBgService(
+                uploads=uploads,
+                outcomes=outcomes,
+                deletions=deletions,
+                images=images,
+                blobs=blobs,
+                executor=executor,
+                fetcher=UrlFetcher(
+                    allow_private=settings.removebg_image_url_allow_private,
+                    timeout=settings.removebg_image_url_timeout_seconds,
+                    max_bytes=settings.max_body_bytes,
+                )
+                if settings.removebg_image_url
+                else None,
+                timeout=settings.removebg_timeout_seconds,
+                max_bytes=settings.max_body_bytes,
+                ready=outcome_feed.ready,
+            ),
+            outcome_feed=outcome_feed,
         )
+        feed = asyncio.create_task(outcome_feed.run(outcomes.deliver), name="upload-outcomes")
+        stack.push_async_callback(_cancelled, feed)
         if sweep:
             sweeper = asyncio.create_task(_sweep_forever(services), name="upload-sweep")
             stack.callback(sweeper.cancel)

@@ -16,6 +16,7 @@ from schemas import ImageDownloaded, ResultKind, new_event_id, utc_now
 from services.common.kafka.producer import PublishFailed
 from services.upload.adapters.read_model import ReadModel
 from services.upload.domain.errors import ErrorCode, Rejected, shown
+from services.upload.domain.foreground import box_in_result
 from services.upload.domain.listing import Page, PageRequest
 from services.upload.domain.progress import ImageStatus, TaskStatus
 from services.upload.domain.projection import ImageState, TaskState, apply_to_image, apply_to_task
@@ -56,6 +57,24 @@ class ResultObjectRef:
     key: str
     content_type: str
     size: int
+    width: int | None = None
+    height: int | None = None
+    # The subject's box in this object's pixels (from `ProcessingCompleted.foreground`).
+    foreground: dict[str, int] | None = None
+
+
+def _box_in(found: dict[str, Any], record: ImageRecord, task: TaskState) -> dict[str, int] | None:
+    """The task's foreground box in the pixels of the result object ``found`` (the mask's
+    own for the mask; the cut-out's after its crop and size preset)."""
+    if task.foreground is None or "width" not in found or "height" not in found:
+        return None
+    shape = task.requested_shape if found.get("kind") == ResultKind.CUTOUT.value else None
+    return box_in_result(
+        task.foreground,
+        (record.image.width, record.image.height),
+        (int(found["width"]), int(found["height"])),
+        shape,
+    )
 
 
 def plausible_id(image_id: str) -> bool:
@@ -166,6 +185,9 @@ class ImageQueries:
             key=str(found["key"]),
             content_type=str(found["content_type"]),
             size=int(found["size"]),
+            width=found.get("width"),
+            height=found.get("height"),
+            foreground=_box_in(found, record, task),
         )
 
     async def page(self, owner: str, request: PageRequest) -> Page:

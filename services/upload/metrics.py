@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 @dataclass(frozen=True)
@@ -13,6 +13,8 @@ class UploadMetrics:
     upload_bytes: Histogram
     swept: Counter
     refusals: Counter
+    removebg: Counter
+    removebg_waiting: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> UploadMetrics:
@@ -40,6 +42,17 @@ class UploadMetrics:
                 "(code rate_limited); uploads refused by the other limits are counted in "
                 "clearcut_uploads by their code.",
                 ["code"],
+                registry=registry,
+            ),
+            removebg=Counter(
+                "clearcut_removebg_requests",
+                "Synchronous remove.bg requests by outcome: completed, or the error code.",
+                ["outcome"],
+                registry=registry,
+            ),
+            removebg_waiting=Gauge(
+                "clearcut_removebg_waiting",
+                "Synchronous remove.bg requests waiting for their result now.",
                 registry=registry,
             ),
         )

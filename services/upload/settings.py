@@ -76,6 +76,31 @@ class UploadSettings(BaseSettings):
         description="Comma-separated origins of other sites (e.g. `https://app.example.com`) "
         "whose pages may call the API from a browser (CORS); empty allows none.",
     )
+    removebg_timeout_seconds: float = Field(
+        300.0,
+        gt=0,
+        description="How long `POST /v1.0/removebg` waits for the pipeline's result; after "
+        "it the request gets 504 and the image is deleted again.",
+    )
+    removebg_max_waiting: int = Field(
+        32,
+        ge=1,
+        description="Synchronous `POST /v1.0/removebg` requests that may wait at once per "
+        "API process; more are refused at once with 503 and `Retry-After`.",
+    )
+    removebg_image_url: bool = Field(
+        False,
+        description="Whether `POST /v1.0/removebg` fetches `image_url` (off: 400 "
+        "`image_url_disabled`). Fetches go only to public addresses, see the next setting.",
+    )
+    removebg_image_url_allow_private: bool = Field(
+        False,
+        description="Development only: let `image_url` reach private, loopback and "
+        "link-local addresses (a server on this machine). Never on a shared service.",
+    )
+    removebg_image_url_timeout_seconds: float = Field(
+        15.0, gt=0, description="Time an `image_url` fetch may take in all, redirects included."
+    )
     projector_group: str = Field(
         "clearcut-projector", description="Kafka consumer group of the projector."
     )

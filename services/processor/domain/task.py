@@ -19,6 +19,7 @@ from schemas.events import (
 )
 from schemas.values import (
     ExecutionProvider,
+    ForegroundBox,
     InferenceRuntime,
     ModelRef,
     OutputFormat,
@@ -26,11 +27,12 @@ from schemas.values import (
     ResultObject,
     Timings,
 )
+from services.common.shaping import shape_key
 from services.processor.domain.errors import Failure
 
 # Raised whenever pre- or post-processing changes what a model's results look like, so that
 # results stored by content under an older revision are not reused.
-PIPELINE_REVISION = 3
+PIPELINE_REVISION = 4
 
 
 @dataclass(frozen=True)
@@ -58,7 +60,7 @@ def content_key(upload: ImageUploaded, model_sha256: str, variant: str = "") -> 
     another owner's task, so nothing of one owner's work shows in another's events."""
     options = upload.options
     background = options.background.lstrip("#")
-    suffix = f"-{variant}" if variant else ""
+    suffix = "".join(f"-{part}" for part in (variant, shape_key(options)) if part)
     return (
         f"results-by-content/r{PIPELINE_REVISION}/{model_sha256}/{upload.original.sha256}/"
         f"{upload.owner}/{options.output_format.value}-{background}{suffix}.json"
@@ -72,6 +74,7 @@ class StoredResults:
     task_id: str
     cutout: ResultObject
     mask: ResultObject
+    foreground: ForegroundBox | None = None
 
     def to_json(self) -> bytes:
         return json.dumps(
@@ -79,6 +82,9 @@ class StoredResults:
                 "task_id": self.task_id,
                 "cutout": self.cutout.model_dump(mode="json"),
                 "mask": self.mask.model_dump(mode="json"),
+                "foreground": None
+                if self.foreground is None
+                else self.foreground.model_dump(mode="json"),
             },
             separators=(",", ":"),
         ).encode()
@@ -92,6 +98,9 @@ class StoredResults:
                 task_id=str(raw["task_id"]),
                 cutout=ResultObject.model_validate(raw["cutout"]),
                 mask=ResultObject.model_validate(raw["mask"]),
+                foreground=None
+                if raw.get("foreground") is None
+                else ForegroundBox.model_validate(raw["foreground"]),
             )
         except (ValueError, KeyError, TypeError, ValidationError):
             return None
@@ -123,6 +132,7 @@ def completed(
     batch_size: int,
     timings: Timings,
     reused_from_task_id: str | None = None,
+    foreground: ForegroundBox | None = None,
 ) -> ProcessingCompleted:
     if who.model is None or who.provider is None:
         raise ValueError("a completed task has a model and a provider")
@@ -141,6 +151,7 @@ def completed(
         batch_size=batch_size,
         timings=timings,
         reused_from_task_id=reused_from_task_id,
+        foreground=foreground,
     )
 
 

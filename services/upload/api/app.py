@@ -18,6 +18,7 @@ from services.upload.api import (
     routes_archive,
     routes_images,
     routes_ops,
+    routes_removebg,
     routes_usage,
     routes_webhooks,
 )
@@ -29,6 +30,7 @@ from services.upload.api.middleware import (
     RequestMetrics,
     TraceHeaders,
 )
+from services.upload.api.removebg_errors import RemoveBgErrors
 from services.upload.api.routes_page import mount_page
 from services.upload.composition import build_services
 from services.upload.metrics import UploadMetrics
@@ -39,7 +41,10 @@ DESCRIPTION = """Upload photos, follow their processing, download the cut-out or
 A web page for people is served at `/`. Every request under `/v1/images`, `/v1/usage` and
 `/v1/webhooks` needs
 `Authorization: Bearer <API key>`; `/v1/models` and `/v1/page-config` need none. Errors are JSON:
-`{"error": {"code": "...", "message": "...", "details": {...}}}` with a stable `code`."""
+`{"error": {"code": "...", "message": "...", "details": {...}}}` with a stable `code`.
+
+`POST /v1.0/removebg` and `GET /v1.0/account` speak remove.bg's protocol (key in
+`X-Api-Key`, errors as `{"errors": [{"title", "code", "detail"}]}`)."""
 
 
 def create_app(
@@ -73,6 +78,7 @@ def create_app(
     app.include_router(routes_images.router)
     app.include_router(routes_usage.router)
     app.include_router(routes_webhooks.router)
+    app.include_router(routes_removebg.router)
     app.include_router(routes_ops.router)
     dev_key = (auth or AuthSettings()).dev_key.get_secret_value()
     mount_page(app, settings, dev_key or None)
@@ -103,6 +109,7 @@ def create_app(
             ],
             max_age=600,
         )
+    app.add_middleware(RemoveBgErrors)
     app.add_middleware(TraceHeaders)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(RequestMetrics, metrics=HttpMetrics(registry))

@@ -18,7 +18,17 @@ from starlette.requests import Request
 from services.upload.domain.errors import ErrorCode, Rejected, shown
 
 FILE_FIELD = "file"
-OPTION_FIELDS = ("output_format", "background", "model", "foreground_estimation", "callback_url")
+OPTION_FIELDS = (
+    "output_format",
+    "background",
+    "model",
+    "foreground_estimation",
+    "crop",
+    "crop_margin",
+    "channels",
+    "size",
+    "callback_url",
+)
 # Room for multipart boundaries, part headers and option fields around the image bytes.
 MULTIPART_OVERHEAD = 64 * 1024
 _MAX_FIELD_BYTES = 1024
@@ -29,6 +39,22 @@ RAW_TYPES = ("application/octet-stream",)
 class UploadBody:
     data: bytes
     form_options: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FormShape:
+    """Which parts of a form are read: ``files`` (name -> byte limit, of which ``required``
+    must be there unless empty) and short text ``options``; other parts are ignored."""
+
+    files: dict[str, int]
+    options: tuple[str, ...]
+    required: str | None = None
+
+
+@dataclass
+class FormBody:
+    files: dict[str, bytes]
+    options: dict[str, str]
 
 
 def _too_large(limit: int) -> Rejected:
@@ -43,7 +69,10 @@ async def read_upload(request: Request, limit: int) -> UploadBody:
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == "multipart/form-data":
-        return await _read_multipart(request, content_type, limit)
+        form = await read_form(
+            request, FormShape({FILE_FIELD: limit}, OPTION_FIELDS, required=FILE_FIELD), limit
+        )
+        return UploadBody(form.files[FILE_FIELD], form.options)
     if media_type and not (media_type.startswith("image/") or media_type in RAW_TYPES):
         raise Rejected(
             ErrorCode.UNSUPPORTED_CONTENT_TYPE,
@@ -58,6 +87,11 @@ def _declared_length(request: Request) -> int | None:
         return int(request.headers["content-length"])
     except (KeyError, ValueError):
         return None
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The whole body, refused past ``limit`` bytes as it streams in."""
+    return await _read_limited(request, limit, limit)
 
 
 async def _read_limited(request: Request, stream_limit: int, image_limit: int) -> bytes:
@@ -75,8 +109,9 @@ async def _read_limited(request: Request, stream_limit: int, image_limit: int) -
 class _FormCollector:
     """python-multipart callbacks gathering the `file` part and the option fields."""
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
+    def __init__(self, shape: FormShape, image_limit: int) -> None:
+        self.shape = shape
+        self.image_limit = image_limit
         self.fields: dict[str, bytearray] = {}
         self.finished = False
         self._header_name = bytearray()
@@ -119,7 +154,7 @@ class _FormCollector:
             raise Rejected(
                 ErrorCode.MALFORMED_MULTIPART, f"the form has more than one {shown(name)}"
             )
-        if name == FILE_FIELD or name in OPTION_FIELDS:
+        if name in self.shape.files or name in self.shape.options:
             self.fields[name] = bytearray()
             self._current = name
         else:
@@ -130,9 +165,10 @@ class _FormCollector:
             return
         target = self.fields[self._current]
         target += data[start:end]
-        if self._current == FILE_FIELD:
-            if len(target) > self.limit:
-                raise _too_large(self.limit)
+        file_limit = self.shape.files.get(self._current)
+        if file_limit is not None:
+            if len(target) > file_limit:
+                raise _too_large(self.image_limit)
         elif len(target) > _MAX_FIELD_BYTES:
             raise Rejected(
                 ErrorCode.INVALID_OPTION,
@@ -144,16 +180,19 @@ class _FormCollector:
         self.finished = True
 
 
-async def _read_multipart(request: Request, content_type: str, limit: int) -> UploadBody:
+async def read_form(request: Request, shape: FormShape, limit: int) -> FormBody:
+    """A `multipart/form-data` body as ``shape`` says, within the byte limits while it
+    streams in (``limit``: the image's, for the messages)."""
+    content_type = request.headers.get("content-type", "")
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
         raise Rejected(ErrorCode.MALFORMED_MULTIPART, "multipart/form-data needs a boundary")
     declared = _declared_length(request)
-    stream_limit = limit + MULTIPART_OVERHEAD
+    stream_limit = max(shape.files.values(), default=0) + MULTIPART_OVERHEAD
     if declared is not None and declared > stream_limit:
         raise _too_large(limit)
-    collector = _FormCollector(limit)
+    collector = _FormCollector(shape, limit)
     parser = MultipartParser(boundary, collector.callbacks())  # type: ignore[arg-type]
     received = 0
     try:
@@ -167,10 +206,12 @@ async def _read_multipart(request: Request, content_type: str, limit: int) -> Up
         raise Rejected(ErrorCode.MALFORMED_MULTIPART, f"malformed multipart body: {exc}") from None
     if not collector.finished:
         raise Rejected(ErrorCode.MALFORMED_MULTIPART, "the multipart body ends before its end")
-    if FILE_FIELD not in collector.fields:
-        raise Rejected(ErrorCode.MISSING_FILE, "the form has no `file` part holding the image")
+    if shape.required is not None and shape.required not in collector.fields:
+        raise Rejected(
+            ErrorCode.MISSING_FILE, f"the form has no `{shape.required}` part holding the image"
+        )
     options: dict[str, str] = {}
-    for name in OPTION_FIELDS:
+    for name in shape.options:
         if name in collector.fields:
             try:
                 options[name] = collector.fields[name].decode("utf-8")
@@ -178,4 +219,7 @@ async def _read_multipart(request: Request, content_type: str, limit: int) -> Up
                 raise Rejected(
                     ErrorCode.INVALID_OPTION, f"form field {shown(name)} is not UTF-8", option=name
                 ) from None
-    return UploadBody(bytes(collector.fields[FILE_FIELD]), options)
+    files = {
+        name: bytes(collector.fields[name]) for name in shape.files if name in collector.fields
+    }
+    return FormBody(files, options)

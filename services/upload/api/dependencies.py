@@ -35,14 +35,9 @@ def remember_rate(request: Request, rate: RateState) -> None:
     setattr(request.state, RATE_STATE, rate)
 
 
-async def get_caller(
-    request: Request,
-    services: Annotated[Services, Depends(get_services)],
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> Caller:
-    """The caller behind the request's API key, charged one unit; 401 without a valid key,
-    429 when the key's minute is spent."""
-    key = credentials.credentials if credentials is not None else None
+async def admit_caller(request: Request, services: Services, key: str | None) -> Caller:
+    """The caller behind `key`, charged one unit; 401 without a valid key, 429 when the
+    key's minute is spent."""
     caller = await services.gate.admit(key)
     if caller is None:
         raise Rejected(
@@ -62,18 +57,33 @@ async def get_caller(
     return caller
 
 
+async def get_caller(
+    request: Request,
+    services: Annotated[Services, Depends(get_services)],
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Caller:
+    """The caller behind the request's `Authorization: Bearer` key (`admit_caller`)."""
+    key = credentials.credentials if credentials is not None else None
+    return await admit_caller(request, services, key)
+
+
 CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def require_scope(caller: Caller, scope: Scope) -> str:
+    """The caller's owner; 403 when its key lacks `scope`."""
+    if scope.value not in caller.scopes:
+        raise Rejected(
+            ErrorCode.FORBIDDEN,
+            f"this API key lacks the scope {scope.value!r} that this request needs",
+            scope=scope.value,
+        )
+    return caller.owner
 
 
 def _owner_with(scope: Scope) -> Callable[[Caller], Awaitable[str]]:
     async def owner(caller: CallerDep) -> str:
-        if scope.value not in caller.scopes:
-            raise Rejected(
-                ErrorCode.FORBIDDEN,
-                f"this API key lacks the scope {scope.value!r} that this request needs",
-                scope=scope.value,
-            )
-        return caller.owner
+        return require_scope(caller, scope)
 
     return owner
 

@@ -46,8 +46,14 @@ STATUS = {
     ErrorCode.INVALID_OPTION: 422,
     ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
     ErrorCode.VALIDATION_ERROR: 422,
+    ErrorCode.IMAGE_URL_DISABLED: 400,
+    ErrorCode.IMAGE_URL_REFUSED: 400,
+    ErrorCode.IMAGE_URL_FAILED: 400,
+    ErrorCode.PROCESSING_FAILED: 400,
     ErrorCode.INTERNAL_ERROR: 500,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
+    ErrorCode.TOO_MANY_WAITING: 503,
+    ErrorCode.PROCESSING_TIMEOUT: 504,
 }
 
 _DESCRIPTIONS = {
@@ -88,8 +94,12 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 def use_error_body_for_validation(document: dict[str, Any]) -> dict[str, Any]:
     """FastAPI documents its own `HTTPValidationError` for every 422 it could raise; this API
     answers those with `ErrorBody` (see `invalid_request` below), so the document says so."""
-    for operations in document.get("paths", {}).values():
+    for path, operations in document.get("paths", {}).items():
         for operation in operations.values():
+            if path.startswith("/v1.0/"):
+                # remove.bg's protocol answers 400 for what is 422 elsewhere.
+                operation.get("responses", {}).pop("422", None)
+                continue
             response = operation.get("responses", {}).get("422")
             if response is None:
                 continue

@@ -62,6 +62,19 @@ class Options(BaseModel):
     output_format: str | None
     background: str | None
     model: str | None = Field(description="Requested model; null for the default model.")
+    crop: bool | None = Field(None, description="Cut-out cropped to the subject's box.")
+    crop_margin: str | None = Field(
+        None, description="With `crop`: margin top, right, bottom, left (`Npx` or `N%`)."
+    )
+    channels: str | None = Field(None, description="`alpha`: the cut-out is the alpha alone.")
+    size: str | None = Field(None, description="Size preset of the cut-out.")
+
+
+class ForegroundView(BaseModel):
+    top: int = Field(description="Rows above the subject's box.")
+    left: int = Field(description="Columns left of the box.")
+    width: int
+    height: int
 
 
 class ModelInfo(BaseModel):
@@ -89,6 +102,12 @@ class TaskView(BaseModel):
     duration_ms: float | None = Field(description="From upload to stored results.")
     timings: dict[str, float] | None = Field(description="Time per stage in milliseconds.")
     batch_size: int | None
+    foreground: ForegroundView | None = Field(
+        None,
+        description="The subject's box in the mask (pixels at least half opaque, 128 of "
+        "255), in pixels of the oriented original; null before completion, when the mask "
+        "holds no subject, or from a processor that predates it.",
+    )
     reprocessing: dict[str, Any] | None
     error: TaskError | None
     downloads: int
@@ -211,3 +230,15 @@ class ArchiveRequest(BaseModel):
 
     images: list[ArchiveItem] = Field(min_length=1, max_length=100)
     masks: bool = Field(False, description="Include each image's mask too.")
+
+
+class RemoveBgError(BaseModel):
+    title: str = Field(description="What kind of error, as remove.bg names it.")
+    code: str = Field(description="Clearcut's stable error code.")
+    detail: str = Field(description="What went wrong, for a person.")
+
+
+class RemoveBgErrors(BaseModel):
+    """remove.bg's error shape, answered under `/v1.0/`."""
+
+    errors: list[RemoveBgError]

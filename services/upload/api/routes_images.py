@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 
-from schemas import ResultKind
+from schemas import ResultKind, SizePreset
 from services.upload.adapters.errors import Unavailable
 from services.upload.api.admission import QuotaAdmission, upload_slot
-from services.upload.api.body import read_upload
+from services.upload.api.body import OPTION_FIELDS, read_upload
 from services.upload.api.dependencies import CallerDep, OwnerDep, ServicesDep, WriterDep
 from services.upload.api.errors import error_responses
 from services.upload.api.models import (
@@ -26,18 +26,13 @@ from services.upload.api.models import (
 )
 from services.upload.api.views import image_view, links, page_view
 from services.upload.domain.errors import ErrorCode, Rejected, shown
+from services.upload.domain.foreground import foreground_headers
 from services.upload.domain.listing import DEFAULT_LIMIT, MAX_LIMIT, page_request
 from services.upload.domain.options import parse_callback_url, parse_options
 from services.upload.domain.progress import ImageStatus
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
-UPLOAD_PARAMETERS = (
-    "output_format",
-    "background",
-    "model",
-    "foreground_estimation",
-    "callback_url",
-)
+UPLOAD_PARAMETERS = OPTION_FIELDS
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 _UPLOAD_BODY: dict[str, Any] = {
@@ -55,6 +50,10 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "background": {"type": "string"},
                         "model": {"type": "string"},
                         "foreground_estimation": {"type": "boolean"},
+                        "crop": {"type": "boolean"},
+                        "crop_margin": {"type": "string"},
+                        "channels": {"type": "string", "enum": ["rgba", "alpha"]},
+                        "size": {"type": "string", "enum": [s.value for s in SizePreset]},
                         "callback_url": {"type": "string", "format": "uri"},
                     },
                 }
@@ -100,6 +99,34 @@ CallbackQuery = Annotated[
         "`GET /v1/webhooks/deliveries`."
     ),
 ]
+CropQuery = Annotated[
+    str | None,
+    Query(
+        description="`true`: the cut-out is cropped to the subject's box (pixels of the mask "
+        "at least half opaque) plus `crop_margin`; an image without a subject stays whole."
+    ),
+]
+CropMarginQuery = Annotated[
+    str | None,
+    Query(
+        description="With `crop=true`: 1 to 4 values like CSS (`30px`, `10%`, `10px 20px`, "
+        "top right bottom left), each at most 500px or 50% (of the box's height for top and "
+        "bottom, its width for left and right); beyond the photo the margin is transparent "
+        "(or the background colour)."
+    ),
+]
+ChannelsQuery = Annotated[
+    str | None,
+    Query(description="`rgba` (default) or `alpha`: the cut-out is the alpha alone (greyscale)."),
+]
+SizeQuery = Annotated[
+    str | None,
+    Query(
+        description="Scale the cut-out down to at most: `preview`, `small`, `regular` 0.25 "
+        "megapixels, `medium` 1.5, `hd` 4; `auto`, `full`, `4k` (default) keep the original's "
+        "size. The mask always has the original's size."
+    ),
+]
 IdempotencyKey = Annotated[
     str | None,
     Header(
@@ -136,6 +163,10 @@ async def upload_image(
     background: BackgroundQuery = None,
     model: ModelQuery = None,
     foreground_estimation: ForegroundQuery = None,
+    crop: CropQuery = None,
+    crop_margin: CropMarginQuery = None,
+    channels: ChannelsQuery = None,
+    size: SizeQuery = None,
     callback_url: CallbackQuery = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
@@ -152,6 +183,10 @@ async def upload_image(
                 form.get("model", model),
                 form.get("foreground_estimation", foreground_estimation),
                 known_models=services.models.names,
+                crop=form.get("crop", crop),
+                crop_margin=form.get("crop_margin", crop_margin),
+                channels=form.get("channels", channels),
+                size=form.get("size", size),
             )
             callback = parse_callback_url(form.get("callback_url", callback_url))
             admission = QuotaAdmission(services.gate, caller, request)
@@ -236,7 +271,9 @@ async def get_image(image_id: str, services: ServicesDep, owner: OwnerDep) -> Im
     response_class=Response,
     responses={
         200: {
-            "description": "The result's bytes.",
+            "description": "The result's bytes. `X-Foreground-Top`, `-Left`, `-Width` and "
+            "`-Height` give the subject's box in this file's pixels (after the cut-out's crop "
+            "and size preset), when the processor found one.",
             "content": {"image/png": _BINARY, "image/webp": _BINARY},
         },
         307: {"description": "Redirect to a short-lived presigned URL of the object store."},
@@ -258,7 +295,7 @@ async def get_result(
             ref.bucket, ref.key, settings.presign_expiry_seconds
         )
         await services.images.record_download(owner, image_id, ref)
-        return RedirectResponse(url, status_code=307)
+        return RedirectResponse(url, status_code=307, headers=foreground_headers(ref.foreground))
     stream = await services.blobs.open(ref.bucket, ref.key)
     try:
         await services.images.record_download(owner, image_id, ref)
@@ -272,6 +309,7 @@ async def get_result(
         headers={
             "Content-Length": str(stream.size),
             "Content-Disposition": f'inline; filename="{image_id}-{kind.value}.{extension}"',
+            **foreground_headers(ref.foreground),
         },
     )
 

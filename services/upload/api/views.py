@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.upload.api.models import (
+    ForegroundView,
     ImagePage,
     ImageSummary,
     ImageView,
@@ -28,6 +29,7 @@ def links(image_id: str, websocket_url: str) -> Links:
 
 
 def task_view(task: TaskState) -> TaskView:
+    shape = task.requested_shape or {}
     return TaskView(
         id=task.id,
         status=task.status,
@@ -39,6 +41,10 @@ def task_view(task: TaskState) -> TaskView:
             output_format=task.output_format,
             background=task.background,
             model=task.requested_model,
+            crop=shape.get("crop"),
+            crop_margin=shape.get("crop_margin"),
+            channels=shape.get("channels"),
+            size=shape.get("size"),
         ),
         model=None
         if task.model_name is None
@@ -47,6 +53,7 @@ def task_view(task: TaskState) -> TaskView:
         duration_ms=task.duration_ms,
         timings=task.timings,
         batch_size=task.batch_size,
+        foreground=None if task.foreground is None else ForegroundView(**task.foreground),
         reprocessing=task.reprocessing,
         error=None
         if task.error_reason is None

@@ -39,6 +39,12 @@ class ErrorCode(StrEnum):
     IMAGE_DELETED = "image_deleted"
     RESULT_EXPIRED = "result_expired"
     ORIGINAL_EXPIRED = "original_expired"
+    IMAGE_URL_DISABLED = "image_url_disabled"
+    IMAGE_URL_REFUSED = "image_url_refused"
+    IMAGE_URL_FAILED = "image_url_failed"
+    PROCESSING_FAILED = "processing_failed"
+    PROCESSING_TIMEOUT = "processing_timeout"
+    TOO_MANY_WAITING = "too_many_waiting"
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL_ERROR = "internal_error"
 

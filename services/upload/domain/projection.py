@@ -55,6 +55,7 @@ class TaskState:
     output_format: str | None = None
     background: str | None = None
     requested_model: str | None = None
+    requested_shape: dict[str, Any] | None = None
     reprocessing: dict[str, Any] | None = None
     model_name: str | None = None
     model_version: str | None = None
@@ -68,6 +69,7 @@ class TaskState:
     batch_size: int | None = None
     results: list[dict[str, Any]] | None = None
     reused_from_task_id: str | None = None
+    foreground: dict[str, int] | None = None
     error_reason: str | None = None
     error_message: str | None = None
     error_retriable: bool | None = None
@@ -252,10 +254,23 @@ def _requested(task: TaskState, event: ImageUploaded) -> TaskState:
         output_format=event.options.output_format.value,
         background=event.options.background,
         requested_model=event.options.model,
+        requested_shape=_shape(event),
         reprocessing=None
         if event.reprocessing is None
         else event.reprocessing.model_dump(mode="json"),
     )
+
+
+def _shape(event: ImageUploaded) -> dict[str, Any] | None:
+    """The options that shape the cut-out, when the upload set any."""
+    options = event.options
+    shape = {
+        "crop": options.crop,
+        "crop_margin": options.crop_margin,
+        "channels": None if options.channels is None else options.channels.value,
+        "size": None if options.size is None else options.size.value,
+    }
+    return shape if any(v is not None for v in shape.values()) else None
 
 
 def _started(task: TaskState, event: ProcessingStarted) -> TaskState:
@@ -302,6 +317,7 @@ def _completed(task: TaskState, event: ProcessingCompleted) -> TaskState:
         batch_size=event.batch_size,
         results=[result.model_dump(mode="json") for result in event.results],
         reused_from_task_id=event.reused_from_task_id,
+        foreground=None if event.foreground is None else event.foreground.model_dump(mode="json"),
         error_reason=None,
         error_message=None,
         error_retriable=None,

@@ -21,7 +21,7 @@ from schemas import Event
 from services.common.kafka.admin import admin_client, create_topics, project_topics
 from services.common.kafka.producer import EventPublisher
 from services.common.settings import CommonSettings, TopicNames
-from services.upload.adapters.postgres import connect
+from services.upload.adapters.postgres import connect, create_pool
 from services.upload.projector.projection import Projection
 from services.upload.projector.rebuild import RebuildError, rebuild_read_model
 from services.upload.projector.runner import run_projector
@@ -168,7 +168,7 @@ async def test_a_live_model_with_events_not_on_the_topics_is_kept_unless_loss_is
     await live.publish(events)
     await live.wait_applied(distinct)
     stray = ev.uploaded(f"img-{uuid.uuid4().hex}", f"task-{uuid.uuid4().hex}", owner=owner)
-    pool = await asyncpg.create_pool(live.pg.dsn, min_size=1, max_size=1)
+    pool = await create_pool(live.pg, 1, 1)
     try:
         await Projection(pool).apply(stray)  # in the read model, never on a topic
     finally:

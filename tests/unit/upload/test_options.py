@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from schemas import OutputFormat
+from schemas import Channels, OutputFormat, SizePreset
 from services.upload.domain.errors import ErrorCode, Rejected
 from services.upload.domain.options import parse_options
 
@@ -103,3 +103,15 @@ def test_callback_url_is_an_absolute_http_url_without_credentials() -> None:
             parse_callback_url(bad)
         assert refused.value.code is ErrorCode.INVALID_OPTION
         assert refused.value.details == {"option": "callback_url"}
+
+
+def test_shape_options_parse_to_the_contract_and_a_lone_margin_is_refused() -> None:
+    options = parse_options(
+        None, None, None, crop="yes", crop_margin="5% 20", channels="ALPHA", size="hd"
+    )
+    assert options.crop is True and options.crop_margin == "5% 20px 5% 20px"
+    assert options.channels is Channels.ALPHA and options.size is SizePreset.HD
+    assert parse_options(None, None, None, crop="false").crop is None
+    for bad in ({"crop_margin": "10px"}, {"channels": "rgb"}, {"size": "8k"}, {"crop": "2"}):
+        with pytest.raises(Rejected):
+            parse_options(None, None, None, **bad)

@@ -37,6 +37,14 @@ def test_any_arrival_order_gives_the_same_rows() -> None:
     assert task.finished_at == life[2].occurred_at
     assert task.downloads == 1
     assert task.results and {r["kind"] for r in task.results} == {"cutout", "mask"}
+    # The requested shape and the subject's box the processor found are recorded.
+    assert task.requested_shape == {
+        "crop": True,
+        "crop_margin": "10px 10px 10px 10px",
+        "channels": "rgba",
+        "size": "medium",
+    }
+    assert task.foreground == {"top": 212, "left": 301, "width": 598, "height": 1388}
 
 
 def test_completed_before_started_ends_completed() -> None:
