@@ -15,6 +15,7 @@ from services.chaos.burst import burst
 from services.chaos.control import clearcut
 from services.chaos.scenarios import Context, Scenario
 from services.chaos.tally import Tally, TaskRow, settled, tally
+from services.common.kafka.admin import describe_topics
 from services.common.settings import CommonSettings
 
 logger = logging.getLogger(__name__)
@@ -48,13 +49,13 @@ async def _consumer(settings: CommonSettings) -> AIOKafkaConsumer:
 
 async def completion_offsets(settings: CommonSettings) -> dict[TopicPartition, int]:
     """Where the completed topic ends now: the burst's completions come after."""
+    topic = settings.topics.completed
+    counts = await describe_topics(settings.kafka, [topic])
+    if topic not in counts:
+        raise RuntimeError(f"topic {topic} does not exist; run clearcut topics create")
+    parts = [TopicPartition(topic, p) for p in range(counts[topic])]
     consumer = await _consumer(settings)
     try:
-        topic = settings.topics.completed
-        parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-        if not parts:
-            await consumer.force_metadata_update()
-            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
         ends: dict[TopicPartition, int] = await consumer.end_offsets(parts)
         return ends
     finally:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict
 from pathlib import Path
 from typing import Annotated
 
@@ -20,6 +19,8 @@ from services.common.auth import AuthSettings
 from services.common.settings import CommonSettings
 
 console = Console(soft_wrap=True)
+# The table is wide; a pipe or a log file gets all of it rather than 80 columns.
+wide = Console(width=max(Console().width, 160))
 
 
 def _chosen(names: list[str] | None, settings: CommonSettings) -> list[Scenario]:
@@ -155,7 +156,7 @@ def chaos(
                 say=lambda line: console.print(f"  {line}", highlight=False),
             )
             results.append(result)
-            console.print(table([result]))
+            wide.print(table([result]))
             if json_out is not None:
                 _write(json_out, results)
 
@@ -165,19 +166,32 @@ def chaos(
         console.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise typer.Exit(1) from exc
     finally:
+        if len(results) > 1:
+            wide.print(table(results))
         if results:
-            console.print(table(results))
             console.print(markdown(results), highlight=False, markup=False)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 
 
 def _write(path: Path, results: list[Tally]) -> None:
-    rows = []
-    for r in results:
-        row = asdict(r)
-        row["ok"] = r.ok
-        rows.append(row)
+    rows = [
+        {
+            "scenario": r.scenario,
+            "uploads": r.uploads,
+            "accepted": r.accepted,
+            "completed": r.completed,
+            "failed": dict(r.failed),
+            "lost": r.lost,
+            "duplicated": r.duplicated,
+            "statuses": dict(r.statuses),
+            "bad_statuses": dict(r.bad_statuses),
+            "drain_s": r.drain_s,
+            "note": r.note,
+            "ok": r.ok,
+        }
+        for r in results
+    ]
     path.write_text(json.dumps(rows, indent=2, default=str) + "\n")
 
 
