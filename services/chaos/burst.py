@@ -37,6 +37,13 @@ def distinct_png(side: int = 64) -> bytes:
     return out.getvalue()
 
 
+def _error_code(response: httpx.Response) -> str:
+    try:
+        return str(response.json()["error"]["code"])
+    except (ValueError, KeyError, TypeError):
+        return response.text[:60]
+
+
 async def _one(client: httpx.AsyncClient, key: str, give_up_at: float, result: BurstResult) -> None:
     body = distinct_png()
     headers = {
@@ -65,10 +72,13 @@ async def _one(client: httpx.AsyncClient, key: str, give_up_at: float, result: B
                 result.bad[str(code)] += 1
                 wait = 1.0
             else:
-                result.refused[f"{code} {response.text[:80]}"] += 1
+                # Every upload of the burst is valid: a 4xx is the pipeline's fault.
+                result.refused[f"{code} {_error_code(response)}"] += 1
+                result.bad[str(code)] += 1
                 return
         if time.monotonic() + wait > give_up_at:
-            result.refused["gave up retrying"] += 1
+            result.refused["still refused when the client gave up"] += 1
+            result.bad["never accepted"] += 1
             return
         await asyncio.sleep(wait)
 

@@ -7,6 +7,7 @@ import json
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -16,6 +17,7 @@ from services.chaos.control import clearcut
 from services.chaos.scenarios import Context, Scenario
 from services.chaos.tally import Tally, TaskRow, settled, tally
 from services.common.kafka.admin import describe_topics
+from services.common.s3 import minio_client
 from services.common.settings import CommonSettings
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,17 @@ async def task_rows(settings: CommonSettings, images: list[str]) -> list[TaskRow
     finally:
         await conn.close()
     return [TaskRow(r["image_id"], r["id"], r["status"], r["error_reason"]) for r in records]
+
+
+def stored_originals(settings: CommonSettings, owner: str, since: datetime) -> list[str]:
+    """Image ids of the originals stored for ``owner`` since ``since``."""
+    client = minio_client(settings.s3)
+    found = client.list_objects(settings.s3.bucket_originals, prefix=f"{owner}/", recursive=True)
+    return [
+        str(o.object_name).split("/", 1)[1]
+        for o in found
+        if o.last_modified is not None and o.last_modified >= since and o.object_name
+    ]
 
 
 async def _consumer(settings: CommonSettings) -> AIOKafkaConsumer:
@@ -93,6 +106,7 @@ async def run_scenario(
     *,
     api: str,
     key: str,
+    owner: str,
     count: int,
     interval_s: float,
     settle_s: float,
@@ -104,6 +118,8 @@ async def run_scenario(
     try:
         await clearcut("up", env=ctx.env)  # every service ready before the burst
         since = await completion_offsets(settings)
+        # The store's clock and ours are the same machine's; a second of slack.
+        burst_began = datetime.now(UTC) - timedelta(seconds=1)
         say(f"{scenario.name}: burst of {count} uploads, {interval_s:g} s apart")
         uploads = asyncio.create_task(
             burst(api, key, count, interval_s, retry_for_s=scenario.hold_s + 120)
@@ -111,11 +127,14 @@ async def run_scenario(
         await asyncio.sleep(count * interval_s / 3)
         try:
             say(f"{scenario.name}: {scenario.what}")
+            began = time.monotonic()
             await scenario.inject(ctx)
+            say(f"{scenario.name}: fault in effect ({time.monotonic() - began:.1f} s to inject)")
             await asyncio.sleep(scenario.hold_s)
         finally:
+            began = time.monotonic()
             await scenario.recover(ctx)
-            say(f"{scenario.name}: mended")
+            say(f"{scenario.name}: mended ({time.monotonic() - began:.1f} s to repair)")
         mended_at = time.monotonic()
         sent = await uploads
         say(f"{scenario.name}: {len(sent.accepted)} of {count} accepted; waiting for outcomes")
@@ -135,6 +154,7 @@ async def run_scenario(
             note = f"not every image finished within {settle_s:.0f} s of the repair"
         rows = await task_rows(settings, sent.accepted)
         completions = await completions_since(settings, since)
+        stored = await asyncio.to_thread(stored_originals, settings, owner, burst_began)
     finally:
         await scenario.teardown(ctx)
     result = tally(
@@ -146,6 +166,7 @@ async def run_scenario(
         sent.statuses,
         sent.bad,
     )
+    result.orphans = sorted(set(stored) - set(sent.accepted))
     result.drain_s = drain_s
     refused = sum(sent.refused.values())
     if refused:

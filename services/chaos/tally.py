@@ -33,12 +33,14 @@ class Tally:
     duplicated: list[str] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
     bad_statuses: Counter[str] = field(default_factory=Counter)
+    # Originals stored during the burst that belong to no accepted upload: half-stored.
+    orphans: list[str] = field(default_factory=list)
     drain_s: float | None = None
     note: str = ""
 
     @property
     def ok(self) -> bool:
-        return not self.lost and not self.duplicated and not self.bad_statuses
+        return not (self.lost or self.duplicated or self.bad_statuses or self.orphans)
 
 
 def tally(

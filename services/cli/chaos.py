@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +43,11 @@ def _chosen(names: list[str] | None, settings: CommonSettings) -> list[Scenario]
     return [s for s in catalogue() if s.min_brokers <= settings.kafka.brokers]
 
 
+def _say(line: str) -> None:
+    now = datetime.now(UTC).strftime("%H:%M:%S")
+    console.print(f"  {now} {line}", highlight=False)
+
+
 def table(results: list[Tally]) -> Table:
     out = Table(title="clearcut chaos", show_lines=False)
     for column in (
@@ -52,6 +58,7 @@ def table(results: list[Tally]) -> Table:
         "failed (reasons)",
         "lost",
         "duplicated",
+        "half-stored",
         "HTTP answers",
         "drained",
         "verdict",
@@ -68,6 +75,7 @@ def table(results: list[Tally]) -> Table:
             failed,
             str(len(r.lost)),
             str(len(r.duplicated)),
+            str(len(r.orphans)),
             answers,
             "-" if r.drain_s is None else f"{r.drain_s:.0f} s",
             "ok" if r.ok else "FAILED",
@@ -78,8 +86,8 @@ def table(results: list[Tally]) -> Table:
 def markdown(results: list[Tally]) -> str:
     lines = [
         "| scenario | uploads | accepted | completed | failed | lost | duplicated "
-        "| HTTP answers | drained after repair |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| half-stored | HTTP answers | drained after repair |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         failed = ", ".join(f"{n} {reason}" for reason, n in r.failed.items()) or "0"
@@ -87,7 +95,7 @@ def markdown(results: list[Tally]) -> str:
         drained = "-" if r.drain_s is None else f"{r.drain_s:.0f} s"
         lines.append(
             f"| {r.scenario} | {r.uploads} | {r.accepted} | {r.completed} | {failed} "
-            f"| {len(r.lost)} | {len(r.duplicated)} | {answers} | {drained} |"
+            f"| {len(r.lost)} | {len(r.duplicated)} | {len(r.orphans)} | {answers} | {drained} |"
         )
     return "\n".join(lines)
 
@@ -139,7 +147,8 @@ def chaos(
 
     upload = UploadSettings()
     api = f"http://{upload.host}:{upload.port}"
-    key = AuthSettings().dev_key.get_secret_value()
+    auth = AuthSettings()
+    key = auth.dev_key.get_secret_value()
     results: list[Tally] = []
 
     async def run_all() -> None:
@@ -150,13 +159,16 @@ def chaos(
                 ctx,
                 api=api,
                 key=key,
+                owner=auth.dev_owner,
                 count=uploads,
                 interval_s=interval,
                 settle_s=settle,
-                say=lambda line: console.print(f"  {line}", highlight=False),
+                say=_say,
             )
             results.append(result)
             wide.print(table([result]))
+            if result.note:
+                console.print(f"  note: {result.note}", highlight=False)
             if json_out is not None:
                 _write(json_out, results)
 
@@ -186,6 +198,7 @@ def _write(path: Path, results: list[Tally]) -> None:
             "duplicated": r.duplicated,
             "statuses": dict(r.statuses),
             "bad_statuses": dict(r.bad_statuses),
+            "orphans": r.orphans,
             "drain_s": r.drain_s,
             "note": r.note,
             "ok": r.ok,

@@ -8,6 +8,7 @@ import pytest
 from services.chaos.runner import run_scenario
 from services.chaos.scenarios import Context, short
 from services.chaos.tally import Tally
+from services.common.auth import AuthSettings
 from services.common.settings import CommonSettings
 from tests.e2e.conftest import Pipeline
 
@@ -23,6 +24,7 @@ async def _run(stack: CommonSettings, pipeline: Pipeline, name: str, hold_s: flo
         Context(stack),
         api=pipeline.api,
         key=pipeline.key,
+        owner=AuthSettings().dev_owner,
         count=UPLOADS,
         interval_s=INTERVAL_S,
         settle_s=240,
@@ -32,6 +34,7 @@ async def _run(stack: CommonSettings, pipeline: Pipeline, name: str, hold_s: flo
     assert result.accepted == UPLOADS, result
     assert result.completed == UPLOADS, result
     assert result.lost == [] and result.duplicated == [], result
+    assert result.orphans == [], result
     assert not result.bad_statuses, result
     return result
 
