@@ -64,15 +64,17 @@ def _stop(*names: str) -> tuple[Step, Step]:
     return inject, recover
 
 
-def _kill_and_keep_down(name: str) -> tuple[Step, Step]:
-    """SIGKILL a component and start it again with `clearcut stack up` after the hold: an
-    outage that begins at once (MinIO may take most of a minute to stop on SIGTERM)."""
+def _kill_and_keep_down(*names: str) -> tuple[Step, Step]:
+    """SIGKILL components and start them again with `clearcut stack up` after the hold: an
+    outage that begins at once (MinIO, or a broker's controlled shutdown, may take most of a
+    minute on SIGTERM)."""
 
     async def inject(ctx: Context) -> None:
-        sigkill(ctx.settings, name)
+        for name in names:
+            sigkill(ctx.settings, name)
 
     async def recover(ctx: Context) -> None:
-        await clearcut("stack", "up", name, env=ctx.env)
+        await clearcut("stack", "up", *names, env=ctx.env)
 
     return inject, recover
 
@@ -220,9 +222,9 @@ def catalogue() -> list[Scenario]:
         ),
         Scenario(
             "brokers-2-down",
-            "two of three Kafka brokers down 30 s",
+            "two of three Kafka brokers killed, down 30 s",
             30.0,
-            *_stop("kafka-2", "kafka-3"),
+            *_kill_and_keep_down("kafka-2", "kafka-3"),
             min_brokers=3,
         ),
     ]
