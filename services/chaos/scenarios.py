@@ -236,7 +236,7 @@ def short(name: str, hold_s: float) -> Scenario:
     (found,) = [s for s in catalogue() if s.name == name]
     return Scenario(
         found.name,
-        found.what,
+        f"{found.what}; held {hold_s:g} s in this short form",
         hold_s,
         found.inject,
         found.recover,
