@@ -6,6 +6,7 @@ import typer
 
 from services.cli import (
     bench,
+    chaos,
     dlq,
     docs,
     doctor,
@@ -31,6 +32,7 @@ app = typer.Typer(
 )
 pipeline.register(app)
 bench.register(app)
+chaos.register(app)
 doctor.register(app)
 submit.register(app)
 replay.register(app)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from services.cli.stack import FollowOption, LinesOption, show_log
+from services.cli.stack import BrokersOption, FollowOption, LinesOption, show_log, stopping
 from services.common.auth import AuthSettings
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.s3 import ensure_buckets
@@ -49,14 +49,15 @@ def up(
         list[str] | None,
         typer.Argument(help=f"Services to start (default: all of {', '.join(SERVICE_NAMES)})."),
     ] = None,
+    brokers: BrokersOption = None,
 ) -> None:
     """Start the whole pipeline: the stack, then every service in the background.
 
     Waits until each service is ready and prints where to go.
     """
-    from services.cli.stack import bring_up
+    from services.cli.stack import bring_up, with_brokers
 
-    settings = CommonSettings()
+    settings = with_brokers(CommonSettings(), brokers)
     started = time.monotonic()
     try:
         bring_up(settings)
@@ -123,7 +124,7 @@ def down(
             stopped = service.stop()
             console.print(f"  {service.spec.name:<9} {'stopped' if stopped else 'was not running'}")
         if not keep_stack:
-            for component in reversed(components(settings)):
+            for component in reversed(stopping(settings, None)):
                 stopped = component.down()
                 console.print(
                     f"  {component.name:<9} {'stopped' if stopped else 'was not running'}"
@@ -160,7 +161,7 @@ def logs(
     <service>.out."""
     settings = CommonSettings()
     if service in COMPONENT_NAMES:
-        (component,) = components(settings, [service])
+        (component, *_) = components(settings, [service])
         show_log(service, component.process.log_file, lines, follow)
         return
     if service not in SERVICE_NAMES:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -16,11 +17,18 @@ from rich.console import Console
 from services.common.auth import AuthSettings
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.settings import CommonSettings
-from services.devstack.component import Status
+from services.devstack.component import Component, Status
 from services.devstack.gotools import KUSTOMIZE, PROMTOOL
 from services.devstack.k8s_schemas import ensure_schemas
 from services.devstack.process import StackError
-from services.devstack.stack import COMPONENT_NAMES, components, install_all, wipe
+from services.devstack.stack import (
+    COMPONENT_NAMES,
+    component_names,
+    components,
+    install_all,
+    running_kafka_nodes,
+    wipe,
+)
 from services.devstack.system import TEST_TOOLS, ensure_debian_packages
 from services.run.model import fetch_model, model_status
 
@@ -35,13 +43,37 @@ Only = Annotated[
 ]
 
 
-def _check_names(only: list[str] | None) -> list[str] | None:
-    unknown = sorted(set(only or []) - set(COMPONENT_NAMES))
+def _check_names(only: list[str] | None, settings: CommonSettings) -> list[str] | None:
+    names = component_names(settings)
+    unknown = sorted(set(only or []) - set(names))
     if unknown:
         raise typer.BadParameter(
-            f"unknown component {', '.join(unknown)}; choose from {', '.join(COMPONENT_NAMES)}"
+            f"unknown component {', '.join(unknown)}; choose from {', '.join(names)}"
         )
     return only
+
+
+BrokersOption = Annotated[
+    int | None,
+    typer.Option(
+        "--brokers",
+        min=1,
+        max=9,
+        help="Kafka nodes (default CLEARCUT_KAFKA_BROKERS, 1). With 3, topics are replicated "
+        "3 times with min.insync.replicas=2; start the services with the same "
+        "CLEARCUT_KAFKA_BROKERS so they bootstrap from every node.",
+    ),
+]
+
+
+def with_brokers(settings: CommonSettings, brokers: int | None) -> CommonSettings:
+    """The settings with ``brokers`` Kafka nodes; the environment says the same to every
+    process started from here (the services of `clearcut up`)."""
+    if brokers is None:
+        return settings
+    os.environ["CLEARCUT_KAFKA_BROKERS"] = str(brokers)
+    kafka = settings.kafka.model_copy(update={"brokers": brokers})
+    return settings.model_copy(update={"kafka": kafka})
 
 
 def fail(exc: Exception) -> typer.Exit:
@@ -49,18 +81,34 @@ def fail(exc: Exception) -> typer.Exit:
     return typer.Exit(1)
 
 
+def stopping(settings: CommonSettings, only: list[str] | None) -> list[Component]:
+    """What `down` stops: the named components, and with ``kafka`` (or everything) every
+    Kafka node that runs, whatever number of brokers the settings name."""
+    chosen = components(settings, only)
+    if not only or "kafka" in only:
+        names = {c.name for c in chosen}
+        extra = [n for n in running_kafka_nodes(settings) if n.name not in names]
+        at = next((i for i, c in enumerate(chosen) if c.group == "kafka"), 1)
+        chosen[at:at] = extra
+    return chosen
+
+
 def bring_up(settings: CommonSettings, only: list[str] | None = None) -> None:
     """Install what is missing, start what is stopped, create topics and buckets."""
     install_all(settings, only, [] if only else [("model", lambda: fetch_model(settings))])
-    for component in components(settings, only):
+    chosen = components(settings, only)
+    groups = [[c for c in chosen if c.group == g] for g in dict.fromkeys(c.group for c in chosen)]
+    for group in groups:
         started = time.monotonic()
-        outcome = component.up()
-        console.print(
-            f"  {component.name:<9} {outcome:<16} {component.address()}"
-            f"  [dim]({time.monotonic() - started:.1f} s)[/]",
-            highlight=False,
-        )
-    if not only or "kafka" in only:
+        outcomes = [component.begin() for component in group]  # a cluster's nodes together
+        for component, outcome in zip(group, outcomes, strict=True):
+            component.finish(outcome)
+            console.print(
+                f"  {component.name:<9} {outcome:<16} {component.address()}"
+                f"  [dim]({time.monotonic() - started:.1f} s)[/]",
+                highlight=False,
+            )
+    if any(c.group == "kafka" for c in chosen):
         result = asyncio.run(create_topics(settings.kafka, project_topics(settings.topics)))
         created = [t for t, r in result.items() if r == "created"]
         console.print(f"  topics    {len(created)} created, {len(result) - len(created)} existed")
@@ -72,11 +120,11 @@ def bring_up(settings: CommonSettings, only: list[str] | None = None) -> None:
 
 
 @app.command()
-def up(only: Only = None) -> None:
+def up(only: Only = None, brokers: BrokersOption = None) -> None:
     """Install what is missing, start everything, create topics and buckets. Idempotent."""
-    settings = CommonSettings()
+    settings = with_brokers(CommonSettings(), brokers)
     try:
-        bring_up(settings, _check_names(only))
+        bring_up(settings, _check_names(only, settings))
     except StackError as exc:
         raise fail(exc) from exc
     console.print(
@@ -95,7 +143,8 @@ def down(
     """Stop the stack. Data is kept unless --wipe is given."""
     settings = CommonSettings()
     try:
-        for component in reversed(components(settings, _check_names(only))):
+        chosen = stopping(settings, _check_names(only, settings))
+        for component in reversed(chosen):
             stopped = component.down()
             console.print(f"  {component.name:<9} {'stopped' if stopped else 'was not running'}")
     except StackError as exc:
@@ -199,8 +248,9 @@ def logs(
         raise typer.BadParameter(
             f"{component} is a service, not a component; use: clearcut logs {component}"
         )
-    _check_names([component])
-    (target,) = components(CommonSettings(), [component])
+    settings = CommonSettings()
+    _check_names([component], settings)
+    (target, *_) = components(settings, [component])
     show_log(component, target.process.log_file, lines, follow)
 
 

@@ -85,6 +85,19 @@ class KafkaSettings(BaseSettings):
     host: str = Field("127.0.0.1", description="Broker listener address.")
     port: int = Field(9092, description="Broker listener port.")
     controller_port: int = Field(9093, description="KRaft controller port (local stack only).")
+    brokers: int = Field(
+        1,
+        ge=1,
+        le=9,
+        description="Kafka nodes of the local stack (each a KRaft broker and controller); node "
+        "N listens on `PORT + 2(N-1)` and `CONTROLLER_PORT + 2(N-1)`. With 3 or more, topics "
+        "get replication factor 3 and `min.insync.replicas=2`; clients bootstrap from every node.",
+    )
+    bootstrap: str = Field(
+        "",
+        description="Comma-separated `host:port` list of an existing cluster's brokers; empty "
+        "means the local stack's nodes from HOST, PORT and BROKERS.",
+    )
     linger_ms: int = Field(1, ge=0, description="Producer linger: small, latency first.")
     compression: str = Field("lz4", description="Producer compression: none, gzip, lz4, zstd.")
     max_poll_interval_ms: int = Field(
@@ -94,9 +107,29 @@ class KafkaSettings(BaseSettings):
         "consumers that wait on a dependency keep polling (paused) well inside it.",
     )
 
+    def node_port(self, node: int) -> int:
+        """Listener port of local node ``node`` (1-based)."""
+        return self.port + 2 * (node - 1)
+
+    def node_controller_port(self, node: int) -> int:
+        return self.controller_port + 2 * (node - 1)
+
     @property
     def bootstrap_servers(self) -> str:
-        return f"{self.host}:{self.port}"
+        """Every broker the clients may bootstrap from, comma-separated."""
+        if self.bootstrap.strip():
+            return ",".join(a.strip() for a in self.bootstrap.split(",") if a.strip())
+        return ",".join(f"{self.host}:{self.node_port(n)}" for n in range(1, self.brokers + 1))
+
+    @property
+    def replication_factor(self) -> int:
+        """Replicas of each topic: one per node, at most three."""
+        return min(3, self.brokers)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Replicas that must have a record before acks=all is answered: 2 of 3, else 1."""
+        return 2 if self.replication_factor >= 3 else 1
 
 
 class S3Settings(BaseSettings):
@@ -107,6 +140,10 @@ class S3Settings(BaseSettings):
     host: str = Field("127.0.0.1", description="S3 endpoint host.")
     port: int = Field(9000, description="S3 API port.")
     console_port: int = Field(9001, description="MinIO console port (local stack only).")
+    data_dir: Path | None = Field(
+        None,
+        description="MinIO's drive (local stack only); empty means `<CLEARCUT_HOME>/minio/data`.",
+    )
     secure: bool = Field(False, description="Use HTTPS to reach the store.")
     access_key: str = Field("clearcut", description="Access key (MinIO root user locally).")
     secret_key: SecretStr = Field(

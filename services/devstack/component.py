@@ -30,9 +30,12 @@ class Component(ABC):
     """One infrastructure server run from the project's state directory."""
 
     name: str
+    # Components started together and named together on the command line (Kafka's nodes).
+    group: str = ""
     start_timeout: float = 90.0
 
     def __init__(self, settings: CommonSettings) -> None:
+        self.group = self.group or self.name
         self.settings = settings
         self.home = settings.paths.home
         self.data_dir = self.home / self.name
@@ -83,18 +86,31 @@ class Component(ABC):
     # The shared life cycle.
     def up(self) -> str:
         """Start if needed; return a short description of what happened."""
+        outcome = self.begin()
+        self.finish(outcome)
+        return outcome
+
+    def begin(self) -> str:
+        """Launch unless running, without waiting: ``started`` or ``already running``.
+
+        The nodes of a cluster are all launched before any is waited for, since none is
+        ready before a quorum of them runs."""
         self.install()
         if self.process.pid() is not None:
-            if not wait_until(self.healthy, self.start_timeout):
-                raise self._failure("is running but does not answer")
-            self.after_start()
             return "already running"
         self._refuse_taken_ports()
         self.prepare()
         self.launch()
-        self._wait_ready()
-        self.after_start()
         return "started"
+
+    def finish(self, outcome: str) -> None:
+        """Wait until the component answers, then create what the project needs in it."""
+        if outcome == "already running":
+            if not wait_until(self.healthy, self.start_timeout):
+                raise self._failure("is running but does not answer")
+        else:
+            self._wait_ready()
+        self.after_start()
 
     def down(self) -> bool:
         return self.process.stop()

@@ -11,6 +11,7 @@ import string
 import uuid
 from pathlib import Path
 
+from services.common.settings import CommonSettings
 from services.devstack.component import Component
 from services.devstack.process import StackError, port_open, run
 from services.devstack.system import DEPLOY_DIR
@@ -38,18 +39,39 @@ def pinned_version() -> str:
 
 
 class Kafka(Component):
-    name = "kafka"
+    """One KRaft node (broker and controller). A stack of one node calls it ``kafka`` and
+    keeps its state in ``<home>/kafka``; a cluster of N names its nodes ``kafka-1`` ...
+    ``kafka-N``, each with ``<home>/kafka-<n>`` and ports of its own, sharing one cluster id."""
+
+    group = "kafka"
     start_timeout = 120.0
+
+    def __init__(self, settings: CommonSettings, node: int = 1) -> None:
+        self.node = node
+        self.name = "kafka" if settings.kafka.brokers == 1 else f"kafka-{node}"
+        super().__init__(settings)
+        if settings.kafka.brokers > 1:
+            self.data_dir = self.cluster_dir / f"node-{node}"
+
+    @property
+    def cluster_dir(self) -> Path:
+        """Where a cluster of several nodes keeps their state, one folder per size."""
+        return self.home / f"kafka-cluster-{self.settings.kafka.brokers}"
 
     @property
     def host(self) -> str:
         return self.settings.kafka.host
 
+    @property
+    def port(self) -> int:
+        return self.settings.kafka.node_port(self.node)
+
     def ports(self) -> list[int]:
-        return [self.settings.kafka.port, self.settings.kafka.controller_port]
+        k = self.settings.kafka
+        return [k.node_port(self.node), k.node_controller_port(self.node)]
 
     def address(self) -> str:
-        return self.settings.kafka.bootstrap_servers
+        return f"{self.host}:{self.port}"
 
     def version(self) -> str:
         return f"Apache Kafka {pinned_version()}"
@@ -113,14 +135,24 @@ class Kafka(Component):
     def prepare(self) -> None:
         k = self.settings.kafka
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        voters = ",".join(
+            f"{n}@{k.host}:{k.node_controller_port(n)}" for n in range(1, k.brokers + 1)
+        )
         rendered = string.Template(SERVER_PROPERTIES.read_text()).substitute(
+            node_id=self.node,
+            voters=voters,
             host=k.host,
-            port=k.port,
-            controller_port=k.controller_port,
+            port=k.node_port(self.node),
+            controller_port=k.node_controller_port(self.node),
+            replication=k.replication_factor,
+            min_isr=k.min_insync_replicas,
             data_dir=self.data_dir / "data",
         )
         self.config_file.write_text(rendered)
-        cluster_file = self.data_dir / "cluster.id"
+        # Every node of a cluster is formatted with the same id, kept beside the nodes.
+        cluster_file = (
+            self.data_dir / "cluster.id" if k.brokers == 1 else self.cluster_dir / "cluster.id"
+        )
         if not cluster_file.exists():
             cluster_file.write_text(
                 base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
@@ -145,8 +177,7 @@ class Kafka(Component):
         self.process.start([*self._java(), "kafka.Kafka", str(self.config_file)])
 
     def healthy(self) -> bool:
-        k = self.settings.kafka
-        return port_open(k.host, k.port) and asyncio.run(_broker_answers(k.bootstrap_servers))
+        return port_open(self.host, self.port) and asyncio.run(_broker_answers(self.address()))
 
 
 async def _broker_answers(bootstrap: str) -> bool:

@@ -37,12 +37,13 @@ class MinIO(Component):
 
     def launch(self) -> None:
         s3 = self.settings.s3
-        (self.data_dir / "data").mkdir(parents=True, exist_ok=True)
+        drive = s3.data_dir or self.data_dir / "data"
+        drive.mkdir(parents=True, exist_ok=True)
         self.process.start(
             [
                 self.binary,
                 "server",
-                str(self.data_dir / "data"),
+                str(drive),
                 "--address",
                 f"{s3.host}:{s3.port}",
                 "--console-address",

@@ -18,14 +18,34 @@ COMPONENT_NAMES = ("postgres", "kafka", "minio", "jaeger", "prometheus")
 
 
 def components(settings: CommonSettings, only: list[str] | None = None) -> list[Component]:
-    all_ = [
-        Postgres(settings),
-        Kafka(settings),
-        MinIO(settings),
-        Jaeger(settings),
-        Prometheus(settings),
-    ]
-    return [c for c in all_ if not only or c.name in only]
+    """The components in start order; ``only`` names components (``kafka`` names every
+    Kafka node, ``kafka-2`` one node of a cluster)."""
+    nodes = [Kafka(settings, n) for n in range(1, settings.kafka.brokers + 1)]
+    all_ = [Postgres(settings), *nodes, MinIO(settings), Jaeger(settings), Prometheus(settings)]
+    return [c for c in all_ if not only or c.name in only or c.group in only]
+
+
+def component_names(settings: CommonSettings) -> list[str]:
+    """Every name ``components`` accepts."""
+    names = list(COMPONENT_NAMES)
+    if settings.kafka.brokers > 1:
+        names += [f"kafka-{n}" for n in range(1, settings.kafka.brokers + 1)]
+    return names
+
+
+def running_kafka_nodes(settings: CommonSettings) -> list[Component]:
+    """Kafka nodes of this home that run, whatever cluster size the settings name now, so
+    that stopping the stack never leaves a node of another size behind."""
+    found: list[Component] = []
+    for size in range(1, 10):
+        sized = settings.model_copy(
+            update={"kafka": settings.kafka.model_copy(update={"brokers": size})}
+        )
+        for node in range(1, size + 1):
+            candidate = Kafka(sized, node)
+            if candidate.process.pid() is not None and all(c.name != candidate.name for c in found):
+                found.append(candidate)
+    return found
 
 
 def install_all(

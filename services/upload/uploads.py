@@ -213,9 +213,27 @@ class UploadService:
             raise Unavailable("kafka", str(exc)) from exc
 
     async def _undo(self, event: ImageUploaded) -> None:
-        """Remove what a failed upload stored; what cannot be removed now, the sweep will."""
+        """Remove what a failed upload stored; what cannot be removed now, the sweep will.
+
+        When the original cannot be removed (the object store is down), the pending row stays
+        for the sweep, but its Idempotency-Key is released: the client's retry after the 503
+        must be able to upload again rather than read `idempotency_key_in_use`."""
         try:
             await self._blobs.delete(event.original.bucket, event.original.key)
-            await self._ledger.discard(event.image_id)
+        except Exception:
+            logger.warning(
+                "could not remove the original of failed upload %s; the sweep will",
+                event.image_id,
+                exc_info=True,
+                extra={"image_id": event.image_id},
+            )
+            removed = False
+        else:
+            removed = True
+        try:
+            if removed:
+                await self._ledger.discard(event.image_id)
+            else:
+                await self._ledger.release_key(event.image_id)
         except Exception:
             logger.warning("could not undo upload %s", event.image_id, exc_info=True)

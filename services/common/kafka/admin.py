@@ -61,7 +61,18 @@ async def create_topics(kafka: KafkaSettings, specs: list[TopicSpec]) -> dict[st
         result = {s.name: "exists" for s in specs if s.name in existing}
         if missing:
             response = await admin.create_topics(
-                [NewTopic(s.name, s.partitions, 1, topic_configs=s.config) for s in missing]
+                [
+                    NewTopic(
+                        s.name,
+                        s.partitions,
+                        kafka.replication_factor,
+                        topic_configs={
+                            **s.config,
+                            "min.insync.replicas": str(kafka.min_insync_replicas),
+                        },
+                    )
+                    for s in missing
+                ]
             )
             for name, code, *rest in response.topic_errors:
                 if code == TopicAlreadyExistsError.errno:  # created concurrently

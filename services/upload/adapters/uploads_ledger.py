@@ -83,6 +83,16 @@ class UploadLedger:
                 "DELETE FROM uploads WHERE image_id = $1 AND state = 'pending'", image_id
             )
 
+    async def release_key(self, image_id: str) -> None:
+        """Free the Idempotency-Key of a pending upload that failed, keeping its row for the
+        sweep (which removes the original once the store answers)."""
+        with postgres_errors():
+            await self._pool.execute(
+                "UPDATE uploads SET idempotency_key = NULL "
+                "WHERE image_id = $1 AND state = 'pending'",
+                image_id,
+            )
+
     async def published_event(self, owner: str, image_id: str) -> ImageUploaded | None:
         """The ImageUploaded of a published upload of ``owner``."""
         with postgres_errors():

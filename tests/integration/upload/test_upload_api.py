@@ -350,3 +350,35 @@ async def test_a_callback_url_reaches_the_event_and_a_bad_one_stores_nothing(
     )
     assert first.status_code == 202 and other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+async def test_a_retry_after_an_object_store_outage_is_accepted_with_the_same_key(
+    stack: CommonSettings, api: Api, owner: Owner, minio: Minio, pg_pool: asyncpg.Pool
+) -> None:
+    # An object store that does not answer: a port nothing listens on.
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        dead_port = probe.getsockname()[1]
+    down = stack.model_copy(update={"s3": stack.s3.model_copy(update={"port": dead_port})})
+    app = create_app(UploadSettings(), down, sweep=False)
+    data = samples.photo(70, 60)
+    headers = {**owner.headers, "Idempotency-Key": f"outage-{uuid.uuid4()}"}
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://upload.test"
+        ) as client,
+    ):
+        refused = await client.post("/v1/images", content=data, headers=headers)
+    assert refused.status_code == 503, refused.text
+    assert "retry-after" in refused.headers
+    # The store is back (the normal app): the client's retry with the same key gets in.
+    retried = await api.client.post("/v1/images", content=data, headers=headers)
+    assert retried.status_code == 202, retried.text
+    assert len(objects_of(minio, api.common.s3.bucket_originals, owner.name)) == 1
+    keys = await pg_pool.fetch(
+        "SELECT image_id, idempotency_key FROM uploads WHERE owner = $1", owner.name
+    )
+    assert [r["image_id"] for r in keys if r["idempotency_key"]] == [retried.json()["id"]]
