@@ -40,7 +40,7 @@ async def _run(null: NullModel, bodies: list[bytes], size: tuple[int, int]) -> f
     from schemas.events import ImageUploaded, new_event_id, utc_now
     from services.processor.adapters.blobstore import MemoryBlobStore
     from services.processor.adapters.state import ProcessorState
-    from services.processor.container import flow_limits
+    from services.processor.composition import flow_limits
     from services.processor.flow import Flow, PipelineConfig
     from services.processor.metrics import ProcessorMetrics
     from services.processor.models.registry import load_registry

@@ -49,7 +49,7 @@ async def _sample(pid: int, into: list[tuple[float, float]], started: float) -> 
 
 
 async def _run(ctx: Context, n: int) -> ScenarioResult:
-    from services.processor.container import flow_limits
+    from services.processor.composition import flow_limits
     from services.processor.settings import ProcessorSettings
 
     pipeline = ctx.pipeline

@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 
 def processor() -> None:
     """Run a processor worker: consume image.uploaded, write cut-outs and masks."""
-    from services.processor.worker import run
+    from services.processor.main import run
 
     run()
 

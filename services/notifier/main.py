@@ -10,7 +10,7 @@ from collections.abc import Callable
 from services.common.ports import require_free
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry, setup_telemetry
-from services.notifier.app import run_notifier
+from services.notifier.composition import run_notifier
 from services.notifier.settings import NotifierSettings
 
 logger = logging.getLogger(__name__)

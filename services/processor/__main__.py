@@ -3,7 +3,7 @@ help instead of starting a worker."""
 
 import typer
 
-from services.processor.worker import run
+from services.processor.main import run
 
 
 def processor() -> None:

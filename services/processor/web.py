@@ -11,7 +11,7 @@ from prometheus_client.registry import Collector
 
 from services.common.health import OK, health_body
 from services.common.telemetry import render_metrics
-from services.processor.container import Processor
+from services.processor.composition import Processor
 
 
 class ConsumerLag(Collector):

@@ -8,7 +8,7 @@ import signal
 from services.common.ports import require_free
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry, setup_telemetry
-from services.webhooks.app import run_webhooks
+from services.webhooks.composition import run_webhooks
 from services.webhooks.settings import WebhooksSettings
 
 

@@ -83,6 +83,20 @@ def test_every_service_has_a_domain_package_and_the_check_sees_it() -> None:
     assert set(SERVICES) <= folders
 
 
+@pytest.mark.parametrize("service", SERVICES)
+def test_every_service_names_its_roles_the_same_way(service: str) -> None:
+    """One name per role (docs/architecture.md): `settings.py` the settings model,
+    `composition.py` the composition root, `domain/` the pure core, `README.md`; and one
+    entrypoint per process: `main.py`, or `api/app.py` for the upload service's HTTP API."""
+    folder = ROOT / service
+    for role in ("settings.py", "composition.py", "domain/__init__.py", "README.md"):
+        assert (folder / role).is_file(), f"services/{service}/{role}"
+    entrypoint = folder / ("api/app.py" if service == "upload" else "main.py")
+    assert entrypoint.is_file(), entrypoint
+    for other in ("container.py", "app.py", "worker.py"):
+        assert not (folder / other).exists(), f"services/{service}/{other}: use the role's name"
+
+
 def test_domain_code_imports_no_io_library() -> None:
     for path in _domain_modules():
         for name in _imports(path):

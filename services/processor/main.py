@@ -20,8 +20,8 @@ from services.common.kafka.consumer import consumer_config
 from services.common.ports import require_free
 from services.common.settings import CommonSettings
 from services.common.telemetry import setup_telemetry
+from services.processor.composition import Processor, build
 from services.processor.consumer import UploadsConsumer
-from services.processor.container import Processor, build
 from services.processor.settings import ProcessorSettings
 from services.processor.web import ConsumerLag, create_web_app, start_web
 
