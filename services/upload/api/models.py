@@ -45,7 +45,9 @@ class ReprocessRequest(BaseModel):
         "asked for (or the default).",
     )
     reason: str | None = Field(
-        None, description="Why, for the image's task history (at most 1000 characters)."
+        None,
+        description="Why, for the image's task history (at most 1000 characters).",
+        json_schema_extra={"maxLength": 1000},
     )
 
 
@@ -132,7 +134,9 @@ class DeleteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(
-        None, description="Why, kept with the deletion (at most 1000 characters)."
+        None,
+        description="Why, kept with the deletion (at most 1000 characters).",
+        json_schema_extra={"maxLength": 1000},
     )
 
 
