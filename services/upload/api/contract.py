@@ -109,7 +109,8 @@ def _upload_description(settings: UploadSettings) -> str:
         f"{settings.max_pixels} pixels (413 `too_many_pixels`), each side at least "
         f"{settings.min_dimension} px (422 `image_too_small`); anything else is 415 "
         "`unsupported_media_type` or 422 `corrupt_image`. Options as query parameters or, "
-        "in a multipart form, as fields of the same name (not both: 422 `invalid_option`); "
-        "an empty option means its default; another query parameter is 400 "
+        "in a multipart form, as fields of the same name (a field wins over the query "
+        "parameter; both are checked); an empty option means its default; another query "
+        "parameter is 400 "
         "`unknown_parameter`. With `Idempotency-Key`, a retry returns the same image."
     )

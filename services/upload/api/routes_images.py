@@ -146,13 +146,16 @@ async def upload_image(
         _refuse_unknown_parameters(request)
         body = await read_upload(request, settings.max_body_bytes)
         form = body.form_options
-        _refuse_options_given_twice(request, form)
+        known = services.models.names
+        if form:
+            # A form field wins over the query parameter of the same name; both are checked.
+            parse_options(output_format, background, model, foreground_estimation, known)
         options = parse_options(
             form.get("output_format", output_format),
             form.get("background", background),
             form.get("model", model),
             form.get("foreground_estimation", foreground_estimation),
-            known_models=services.models.names,
+            known_models=known,
         )
         accepted = await services.uploads.accept(owner, body.data, options, idempotency_key)
     except Rejected as exc:
@@ -330,19 +333,6 @@ def _refuse_unknown_parameters(request: Request) -> None:
             f"unknown query parameter {names}{more}; an upload accepts "
             f"{', '.join(UPLOAD_PARAMETERS)}",
             parameters=", ".join(name[:40] for name in unknown[:20]),
-        )
-
-
-def _refuse_options_given_twice(request: Request, form: dict[str, str]) -> None:
-    """An option both in the query and in the form would leave one of them unread (and
-    unchecked); the client has to say which it means."""
-    twice = sorted(name for name in form if name in request.query_params)
-    if twice:
-        raise Rejected(
-            ErrorCode.INVALID_OPTION,
-            f"{', '.join(twice)} given both as a query parameter and as a form field; "
-            "give each option once",
-            option=twice[0],
         )
 
 
