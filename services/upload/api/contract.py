@@ -57,9 +57,8 @@ def complete_document(
     """The document with the model names of this server's registry as the only values of
     every `model` option, this server's image limits in the upload's description, and the
     links between the image operations."""
-    models = {"type": "string", "enum": list(model_names)}
-    # In an upload, an empty option means its default, as when it is absent.
-    upload_models = {"type": "string", "enum": [*model_names, ""]}
+    # An empty model name means the default, as when it is absent.
+    models = {"type": "string", "enum": [*model_names, ""]}
     paths = document.get("paths", {})
     upload = paths.get("/v1/images", {}).get("post")
     if upload is not None:
@@ -73,11 +72,11 @@ def complete_document(
         for operation in operations.values():
             for parameter in operation.get("parameters", []):
                 if parameter.get("in") == "query" and parameter.get("name") == "model":
-                    parameter["schema"] = upload_models
+                    parameter["schema"] = models
             for content in operation.get("requestBody", {}).get("content", {}).values():
                 properties = content.get("schema", {}).get("properties", {})
                 if "model" in properties:
-                    properties["model"] = upload_models
+                    properties["model"] = models
     request = document.get("components", {}).get("schemas", {}).get("ReprocessRequest")
     if request is not None:
         field = request["properties"]["model"]

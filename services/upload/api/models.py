@@ -41,8 +41,8 @@ class ReprocessRequest(BaseModel):
 
     model: str | None = Field(
         None,
-        description="Model name from the processor's registry; absent: the model the upload "
-        "asked for (or the default).",
+        description="Model name from the processor's registry; absent or empty: the model the "
+        "upload asked for (or the default).",
     )
     reason: str | None = Field(
         None,
