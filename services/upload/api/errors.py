@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -161,9 +162,17 @@ _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at the request's path: Starlette's own 405 names only
-    the methods of the first route that matched the path (`GET` where `DELETE` is served
-    too). Each method is tried against the routes as the router itself would."""
+    """The methods the OpenAPI document declares for the request's path, its most specific
+    path first (`/v1/images/archive` before `/v1/images/{image_id}`, as OpenAPI matches
+    them); for a path outside the document, every method a route serves there. Starlette's
+    own 405 names only the methods of the first route that matched (`GET` where `DELETE`
+    is served too)."""
+    path: str = request.scope["path"]
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    for template in sorted(paths, key=lambda t: t.count("{")):
+        if _template(template).fullmatch(path):
+            declared = {method.upper() for method in paths[template]}
+            return [method for method in _METHODS if method in declared]
     routes = request.app.router.routes
     return [
         method
@@ -172,6 +181,11 @@ def allowed_methods(request: Request) -> list[str]:
             route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
         )
     ]
+
+
+def _template(path: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", path)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
 def _jsonable(details: dict[str, Any]) -> dict[str, Any]:

@@ -105,3 +105,6 @@ def test_a_405_allows_every_method_of_the_path() -> None:
     assert response.headers["Allow"] == "GET, DELETE"
     assert response.json()["error"]["code"] == "method_not_allowed"
     assert client.put("/v1/images").headers["Allow"] == "GET, POST"
+    # The archive's own path, not the image path its name also fits.
+    assert client.put("/v1/images/archive").headers["Allow"] == "POST"
+    assert client.post("/healthz").headers["Allow"] == "GET"
