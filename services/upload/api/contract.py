@@ -37,6 +37,7 @@ LINKS: dict[tuple[str, str, str], dict[str, tuple[str, str, dict[str, str]]]] = 
         "DeleteImage": ("delete", _IMAGE, {"path.image_id": _IMAGE_ID}),
     },
     ("get", _IMAGE, "200"): {
+        "DownloadArchive": ("post", "/v1/images/archive", {}),
         "GetResult": ("get", f"{_IMAGE}/result", {"path.image_id": _IMAGE_ID}),
         "ReprocessImage": ("post", f"{_IMAGE}/reprocess", {"path.image_id": _IMAGE_ID}),
         "DeleteImage": ("delete", _IMAGE, {"path.image_id": _IMAGE_ID}),
@@ -89,14 +90,21 @@ def complete_document(
         if response is None:
             continue
         response["links"] = {
-            name: {
-                "operationId": paths[target_path][target_method]["operationId"],
-                "parameters": parameters,
-            }
+            name: _link(paths[target_path][target_method], parameters)
             for name, (target_method, target_path, parameters) in links.items()
             if target_method in paths.get(target_path, {})
         }
     return document
+
+
+def _link(target: dict[str, Any], parameters: dict[str, str]) -> dict[str, Any]:
+    link: dict[str, Any] = {"operationId": target["operationId"]}
+    if parameters:
+        link["parameters"] = parameters
+    if target["operationId"].startswith("download_archive"):
+        # The archive of the image just read, with its mask.
+        link["requestBody"] = {"images": [{"id": _IMAGE_ID}], "masks": True}
+    return link
 
 
 def _upload_description(settings: UploadSettings) -> str:
