@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from prometheus_client import CollectorRegistry
 
 from services.common.auth import AuthSettings
+from services.common.model_catalogue import load_catalogue
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
 from services.upload.api import (
@@ -22,6 +23,7 @@ from services.upload.api import (
     routes_usage,
     routes_webhooks,
 )
+from services.upload.api.contract import complete_document
 from services.upload.api.docs_page import install_docs
 from services.upload.api.errors import install_error_handlers, use_error_body_for_validation
 from services.upload.api.middleware import (
@@ -85,10 +87,12 @@ def create_app(
     install_docs(app)
     install_error_handlers(app, settings.retry_after_seconds)
     generate = app.openapi
+    model_names = load_catalogue(settings.model_registry_file).names
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = use_error_body_for_validation(generate())
+            document = use_error_body_for_validation(generate())
+            app.openapi_schema = complete_document(document, model_names, settings)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from services.upload.adapters.errors import BlobNotFound, Unavailable
 from services.upload.api.models import ErrorBody
@@ -160,7 +162,7 @@ def install_error_handlers(app: FastAPI, retry_after_seconds: int) -> None:
             {"errors": problems},
         )
 
-    async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    async def http_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
             exc.status_code, ErrorCode.VALIDATION_ERROR
@@ -169,6 +171,8 @@ def install_error_handlers(app: FastAPI, retry_after_seconds: int) -> None:
         response.status_code = exc.status_code
         if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
         return response
 
     async def internal(_: Request, exc: Exception) -> JSONResponse:
@@ -181,6 +185,36 @@ def install_error_handlers(app: FastAPI, retry_after_seconds: int) -> None:
     app.add_exception_handler(RequestValidationError, invalid_request)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(Exception, internal)
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """The methods the OpenAPI document declares for the request's path, its most specific
+    path first (`/v1/images/archive` before `/v1/images/{image_id}`, as OpenAPI matches
+    them); for a path outside the document, every method a route serves there. Starlette's
+    own 405 names only the methods of the first route that matched (`GET` where `DELETE`
+    is served too)."""
+    path: str = request.scope["path"]
+    paths: dict[str, dict[str, Any]] = request.app.openapi().get("paths", {})
+    for template in sorted(paths, key=lambda t: t.count("{")):
+        if _template(template).fullmatch(path):
+            declared = {method.upper() for method in paths[template]}
+            return [method for method in _METHODS if method in declared]
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes
+        )
+    ]
+
+
+def _template(path: str) -> re.Pattern[str]:
+    parts = re.split(r"(\{[^}]+\})", path)
+    return re.compile("".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts))
 
 
 def _jsonable(details: dict[str, Any]) -> dict[str, Any]:

@@ -41,11 +41,13 @@ class ReprocessRequest(BaseModel):
 
     model: str | None = Field(
         None,
-        description="Model name from the processor's registry; absent: the model the upload "
-        "asked for (or the default).",
+        description="Model name from the processor's registry; absent or empty: the model the "
+        "upload asked for (or the default).",
     )
     reason: str | None = Field(
-        None, description="Why, for the image's task history (at most 1000 characters)."
+        None,
+        description="Why, for the image's task history (at most 1000 characters).",
+        json_schema_extra={"maxLength": 1000},
     )
 
 
@@ -151,7 +153,9 @@ class DeleteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     reason: str | None = Field(
-        None, description="Why, kept with the deletion (at most 1000 characters)."
+        None,
+        description="Why, kept with the deletion (at most 1000 characters).",
+        json_schema_extra={"maxLength": 1000},
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Query, Request, Response
@@ -13,6 +12,7 @@ from schemas import ResultKind, SizePreset
 from services.upload.adapters.errors import Unavailable
 from services.upload.api.admission import QuotaAdmission, upload_slot
 from services.upload.api.body import OPTION_FIELDS, read_upload
+from services.upload.api.contract import IDEMPOTENCY_KEY_SCHEMA
 from services.upload.api.dependencies import CallerDep, OwnerDep, ServicesDep, WriterDep
 from services.upload.api.errors import error_responses
 from services.upload.api.models import (
@@ -24,6 +24,7 @@ from services.upload.api.models import (
     ReprocessRequest,
     UploadAccepted,
 )
+from services.upload.api.query_types import Time
 from services.upload.api.views import image_view, links, page_view
 from services.upload.domain.errors import ErrorCode, Rejected, shown
 from services.upload.domain.foreground import foreground_headers
@@ -35,43 +36,60 @@ router = APIRouter(prefix="/v1/images", tags=["images"])
 UPLOAD_PARAMETERS = OPTION_FIELDS
 
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
+_IMAGE_BYTES = {"schema": {"type": "string", "format": "binary", "minLength": 1}}
+# The media types of images the server reads (it sniffs the bytes, whatever the type says).
+IMAGE_TYPES = ("image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff")
+# An option given empty means its default, as when it is absent.
+OUTPUT_FORMATS = ["png", "webp", ""]
+BACKGROUND_PATTERN = "^(|transparent|#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3})$"
+LISTABLE_STATUSES = [s.value for s in ImageStatus if s is not ImageStatus.EXPIRED]
+FOREGROUND_VALUES = ["true", "false", "1", "0", "yes", "no", "on", "off", ""]
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
-        "description": "The image: a raw body, or the `file` part of a multipart form.",
+        "description": "The image: a raw body, or the `file` part of a multipart form. By "
+        "its bytes a JPEG, PNG, WebP, GIF or TIFF image (`application/octet-stream` too must "
+        "hold one), not empty, within the size and pixel limits, each side at least the "
+        "minimum size (see the operation's description).",
         "content": {
             "multipart/form-data": {
                 "schema": {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary"},
-                        "output_format": {"type": "string", "enum": ["png", "webp"]},
-                        "background": {"type": "string"},
+                        "file": {"type": "string", "format": "binary", "minLength": 1},
+                        "output_format": {"type": "string", "enum": OUTPUT_FORMATS},
+                        "background": {"type": "string", "pattern": BACKGROUND_PATTERN},
                         "model": {"type": "string"},
-                        "foreground_estimation": {"type": "boolean"},
+                        "foreground_estimation": {"type": "string", "enum": FOREGROUND_VALUES},
                         "crop": {"type": "boolean"},
                         "crop_margin": {"type": "string"},
                         "channels": {"type": "string", "enum": ["rgba", "alpha"]},
                         "size": {"type": "string", "enum": [s.value for s in SizePreset]},
                         "callback_url": {"type": "string", "format": "uri"},
                     },
-                }
+                },
+                "encoding": {"file": {"contentType": ", ".join(IMAGE_TYPES)}},
             },
-            "image/jpeg": _BINARY,
-            "image/png": _BINARY,
-            "image/webp": _BINARY,
-            "application/octet-stream": _BINARY,
+            **{media_type: _IMAGE_BYTES for media_type in IMAGE_TYPES},
+            "application/octet-stream": _IMAGE_BYTES,
         },
     }
 }
 
 OutputFormatQuery = Annotated[
-    str | None, Query(description="Cut-out encoding: `png` (default) or `webp`.")
+    str | None,
+    Query(
+        description="Cut-out encoding: `png` (default) or `webp`.",
+        json_schema_extra={"enum": OUTPUT_FORMATS},
+    ),
 ]
 BackgroundQuery = Annotated[
     str | None,
-    Query(description="`transparent` (default) or a colour `#rrggbb`/`#rgb`."),
+    Query(
+        description="`transparent` (default) or a colour `#rrggbb`/`#rgb`.",
+        json_schema_extra={"pattern": BACKGROUND_PATTERN},
+    ),
 ]
 ModelQuery = Annotated[
     str | None,
@@ -86,7 +104,8 @@ ForegroundQuery = Annotated[
         description="`true`: the cut-out's semi-transparent edges get the subject's estimated "
         "own colour, so no fringe of the old background remains; `false`: they keep the "
         "photo's colours. Absent: the processor's setting (on by default). The mask is the "
-        "same either way."
+        "same either way. Also `1`/`0`, `yes`/`no`, `on`/`off`.",
+        json_schema_extra={"enum": FOREGROUND_VALUES},
     ),
 ]
 CallbackQuery = Annotated[
@@ -132,7 +151,8 @@ IdempotencyKey = Annotated[
     Header(
         alias="Idempotency-Key",
         description="Makes retries safe: the same key from the same owner returns the same "
-        "image and publishes nothing new.",
+        "image and publishes nothing new. 1-255 visible ASCII characters.",
+        json_schema_extra=IDEMPOTENCY_KEY_SCHEMA,
     ),
 ]
 
@@ -141,7 +161,8 @@ ReprocessKey = Annotated[
     Header(
         alias="Idempotency-Key",
         description="Makes retries safe: the same key with the same request from the same "
-        "owner creates no second task.",
+        "owner creates no second task. 1-255 visible ASCII characters.",
+        json_schema_extra=IDEMPOTENCY_KEY_SCHEMA,
     ),
 ]
 
@@ -177,12 +198,25 @@ async def upload_image(
         async with upload_slot(services.gate, caller), services.bodies.place():
             body = await read_upload(request, settings.max_body_bytes)
             form = body.form_options
+            known = services.models.names
+            if form:
+                # A form field wins over the query parameter of the same name; both are checked.
+                parse_options(
+                    output_format,
+                    background,
+                    model,
+                    foreground_estimation,
+                    known,
+                    channels=channels,
+                    size=size,
+                )
+                parse_callback_url(callback_url)
             options = parse_options(
                 form.get("output_format", output_format),
                 form.get("background", background),
                 form.get("model", model),
                 form.get("foreground_estimation", foreground_estimation),
-                known_models=services.models.names,
+                known_models=known,
                 crop=form.get("crop", crop),
                 crop_margin=form.get("crop_margin", crop_margin),
                 channels=form.get("channels", channels),
@@ -238,14 +272,19 @@ async def list_images(
         str | None, Query(max_length=1000, description="`next_cursor` of the previous page.")
     ] = None,
     status: Annotated[
-        ImageStatus | None, Query(description="Only images with this status.")
+        ImageStatus | None,
+        Query(
+            description="Only images with this status (`expired` is decided when an image is "
+            "read, so it cannot be listed).",
+            json_schema_extra={"enum": LISTABLE_STATUSES},
+        ),
     ] = None,
     since: Annotated[
-        datetime | None,
+        Time | None,
         Query(description="Only images uploaded at or after this time (RFC 3339 with offset)."),
     ] = None,
     until: Annotated[
-        datetime | None,
+        Time | None,
         Query(description="Only images uploaded before this time (RFC 3339 with offset)."),
     ] = None,
 ) -> ImagePage:

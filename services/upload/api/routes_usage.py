@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -11,6 +11,7 @@ from services.upload.adapters.usage import UsageQueries
 from services.upload.api.dependencies import OwnerDep, ServicesDep
 from services.upload.api.errors import error_responses
 from services.upload.api.models import DayUsageView, UsageTotalsView, UsageView
+from services.upload.api.query_types import Day
 from services.upload.domain.usage import MAX_DAYS, totals, usage_range
 
 router = APIRouter(prefix="/v1/usage", tags=["usage"])
@@ -30,9 +31,9 @@ router = APIRouter(prefix="/v1/usage", tags=["usage"])
 async def get_usage(
     services: ServicesDep,
     owner: OwnerDep,
-    since: Annotated[date | None, Query(description="First day (UTC), `YYYY-MM-DD`.")] = None,
+    since: Annotated[Day | None, Query(description="First day (UTC), `YYYY-MM-DD`.")] = None,
     until: Annotated[
-        date | None, Query(description="Day after the last one (UTC), `YYYY-MM-DD`.")
+        Day | None, Query(description="Day after the last one (UTC), `YYYY-MM-DD`.")
     ] = None,
 ) -> UsageView:
     days = usage_range(since, until, datetime.now(UTC).date())
