@@ -1,7 +1,10 @@
 """Applies the numbered SQL migrations beside this module, once each, in one transaction.
 
 Applied migrations are recorded in ``schema_migrations`` with a checksum of their text; a
-run applies only what is missing, so running it twice is safe. An advisory lock serialises
+run applies only what is missing, so running it twice is safe. Versions are unique and
+applied in ascending order; a gap is allowed (numbers are reserved for work that lands
+separately), and a lower number that arrives later is applied when it arrives, so
+migrations must not depend on a higher-numbered one. An advisory lock serialises
 concurrent runs (the stack's init and a developer, say), and a changed migration that was
 already applied is refused rather than silently skipped.
 """
@@ -51,7 +54,7 @@ class Migration:
 
 
 def parse_migrations(files: dict[str, str]) -> list[Migration]:
-    """Migrations from file name -> text, in version order; versions must be 1, 2, 3, ..."""
+    """Migrations from file name -> text, in version order; versions are unique, from 1 up"""
     found: list[Migration] = []
     for filename, sql in files.items():
         match = MIGRATION_NAME.match(filename)
@@ -61,11 +64,10 @@ def parse_migrations(files: dict[str, str]) -> list[Migration]:
             continue
         found.append(Migration(int(match["version"]), match["name"], sql))
     found.sort(key=lambda m: m.version)
-    expected = list(range(1, len(found) + 1))
-    if [m.version for m in found] != expected:
+    versions = [m.version for m in found]
+    if len(set(versions)) != len(versions) or (versions and versions[0] < 1):
         raise MigrationError(
-            f"migration versions must run 1..{len(found)} without gaps or duplicates, "
-            f"found {[m.version for m in found]}"
+            f"migration versions must be unique numbers from 1 up, found {versions}"
         )
     return found
 
