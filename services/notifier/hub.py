@@ -1,13 +1,21 @@
 """Who is subscribed to what, and the push of every consumed event to its subscribers.
 
-`Hub.publish` runs for each event from the feed: the event passes the forward-only rule of
-`RecentEvents`, its message is rendered once, and the same text is queued for every
-client subscribed to its image or to all of its owner's images. It never awaits, so one
-slow client cannot hold up anyone: its queue fills and it is dropped.
+`Hub.publish` runs for each event from the feed. The event is held (`HeldEvents`) until
+the projector has applied it: `Hub.applied` (the projector's announcement at commit) or
+`Hub.check_held` (the applied-events view, for events held too long or after the
+announcements' connection came back) releases it. A released event passes the
+forward-only rule of `RecentEvents`, its message is rendered once, and the same text is
+queued for every client subscribed to its image or to all of its owner's images. None of
+this awaits, so one slow client cannot hold up anyone: its queue fills and it is dropped.
+Because only applied events are pushed, a client told "completed" finds the image
+completed, with its results, at the upload API.
 
 `Hub.subscribe` answers a client with one snapshot message: the read model's rows brought up
-to date with the recent events (see `domain.snapshot`). Everything after the read model's
-answer runs without awaiting, so no event can slip between the snapshot and the stream.
+to date with the events pushed recently (see `domain.snapshot`), which covers an event
+released while the read model's answer was on its way. Everything after the read model's
+answer runs without awaiting, so no event can slip between the snapshot and the stream. An
+id the read model does not know yet is looked up again when the projector announces an
+applied event of that image, within the grace period.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from schemas import ImageDeleted
@@ -23,6 +31,7 @@ from services.common.envelope import EventEnvelope
 from services.notifier.domain import server_messages
 from services.notifier.domain.client_messages import Subscribe, Unsubscribe
 from services.notifier.domain.cloudevent import structured
+from services.notifier.domain.held import HeldEvents
 from services.notifier.domain.links import Links
 from services.notifier.domain.notice import Notice, notice_for
 from services.notifier.domain.progress import PUSHED_EVENTS, Status
@@ -35,7 +44,6 @@ from services.notifier.routing import RoutingTable, Subscriptions
 
 logger = logging.getLogger(__name__)
 
-_UNKNOWN_POLL_SECONDS = 0.1
 _ACTIVE = (Status.QUEUED, Status.PROCESSING)
 
 
@@ -45,6 +53,10 @@ class Limits:
     max_connections_per_owner: int
     snapshot_limit: int
     unknown_image_grace_seconds: float
+    held_check_seconds: float = 2.0
+
+
+_CHECK_BATCH = 1000
 
 
 class Hub:
@@ -52,6 +64,7 @@ class Hub:
         self,
         snapshots: SnapshotSource,
         recent: RecentEvents,
+        held: HeldEvents,
         links: Links,
         limits: Limits,
         metrics: NotifierMetrics,
@@ -60,6 +73,8 @@ class Hub:
     ) -> None:
         self._snapshots = snapshots
         self._recent = recent
+        self._held = held
+        self._waiters: dict[str, set[asyncio.Event]] = {}
         self._links = links
         self._limits = limits
         self._metrics = metrics
@@ -88,7 +103,54 @@ class Hub:
     # -- events --------------------------------------------------------------------------
 
     def publish(self, envelope: EventEnvelope) -> int:
-        """Push one consumed event; returns the number of clients it was queued for."""
+        """Take one consumed event: push it if it is known applied, else hold it until it
+        is. Returns the number of clients it was queued for now."""
+        if not isinstance(envelope.event, (ImageDeleted, *PUSHED_EVENTS)):
+            return 0
+        ready, dropped = self._held.hold(envelope)
+        for lost in dropped:
+            self._metrics.held_dropped.inc()
+            logger.warning("dropping held event %s: more than the most events held", lost.id)
+        self._metrics.held.set(len(self._held))
+        if not ready:
+            return 0
+        return self._release(envelope)
+
+    def applied(self, event_id: str, image_id: str) -> int:
+        """The projector applied ``event_id`` (of ``image_id``): push it if it is held, and
+        wake subscriptions waiting for the image. Returns the clients it was queued for."""
+        for waiter in self._waiters.get(image_id, ()):
+            waiter.set()
+        envelope = self._held.applied(event_id)
+        if envelope is None:
+            return 0
+        self._metrics.held.set(len(self._held))
+        return self._release(envelope)
+
+    async def check_held(self, *, everything: bool = False) -> int:
+        """Look up in the read model the events held longer than ``held_check_seconds``
+        (or all of them) and push those applied. Returns how many were released."""
+        due = self._held.ids() if everything else self._held.due(self._limits.held_check_seconds)
+        released = 0
+        for start in range(0, len(due), _CHECK_BATCH):
+            chunk = due[start : start + _CHECK_BATCH]
+            try:
+                applied = await self._snapshots.applied(chunk)
+            except ReadModelUnavailable as exc:
+                logger.warning("cannot look up held events: %s", exc)
+                return released
+            released += self._release_applied(e for e in chunk if e in applied)
+        return released
+
+    def _release_applied(self, event_ids: Iterable[str]) -> int:
+        envelopes = [e for e in (self._held.applied(i) for i in event_ids) if e is not None]
+        envelopes.sort(key=lambda e: e.time)
+        for envelope in envelopes:
+            self._release(envelope)
+        self._metrics.held.set(len(self._held))
+        return len(envelopes)
+
+    def _release(self, envelope: EventEnvelope) -> int:
         event = envelope.event
         if isinstance(event, ImageDeleted):
             return self._deleted(envelope, event)
@@ -276,17 +338,38 @@ class Hub:
         )
 
     async def _find(self, owner: str, image_ids: list[str]) -> dict[str, ImageSnapshot]:
-        """Read-model rows of the ids; ids known to neither the read model nor the recent
-        events are looked up again until the grace period ends (an upload not yet
-        projected)."""
-        found = await self._snapshots.images(image_ids)
-        deadline = self._clock() + self._limits.unknown_image_grace_seconds
-        while True:
-            missing = [i for i in image_ids if i not in found and not self._recent.notices(i)]
-            if not missing or self._clock() >= deadline:
-                return found
-            await asyncio.sleep(_UNKNOWN_POLL_SECONDS)
-            found.update(await self._snapshots.images(missing))
+        """Read-model rows of the ids. An id known to neither the read model nor the recent
+        events (an upload not yet projected) is looked up again each time the projector
+        announces an applied event of that image, and once more when the grace period
+        ends (in case an announcement was missed)."""
+        wake = asyncio.Event()
+        for image_id in image_ids:  # before the first look-up, so no announcement is missed
+            self._waiters.setdefault(image_id, set()).add(wake)
+        try:
+            found = await self._snapshots.images(image_ids)
+            deadline = self._clock() + self._limits.unknown_image_grace_seconds
+            while missing := self._missing(image_ids, found):
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return found
+                try:
+                    await asyncio.wait_for(wake.wait(), remaining)
+                except TimeoutError:
+                    found.update(await self._snapshots.images(missing))
+                    return found
+                wake.clear()
+                found.update(await self._snapshots.images(missing))
+            return found
+        finally:
+            for image_id in image_ids:
+                waiting = self._waiters.get(image_id)
+                if waiting is not None:
+                    waiting.discard(wake)
+                    if not waiting:
+                        del self._waiters[image_id]
+
+    def _missing(self, image_ids: list[str], found: dict[str, ImageSnapshot]) -> list[str]:
+        return [i for i in image_ids if i not in found and not self._recent.notices(i)]
 
     def _state(self, owner: str, row: ImageSnapshot | None, image_id: str) -> ImageSnapshot | None:
         if row is not None and row.owner != owner:
