@@ -62,6 +62,7 @@ async def run_notifier(
             held_check_seconds=settings.held_check_seconds,
         ),
         metrics,
+        tracer=telemetry.tracer("services.notifier"),
     )
     listener = AppliedListener(
         common.postgres, hub.applied, lambda: hub.check_held(everything=True)

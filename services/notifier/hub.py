@@ -26,6 +26,9 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+
 from schemas import ImageDeleted
 from services.common.envelope import EventEnvelope
 from services.notifier.domain import server_messages
@@ -69,11 +72,16 @@ class Hub:
         limits: Limits,
         metrics: NotifierMetrics,
         *,
+        tracer: trace.Tracer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._snapshots = snapshots
         self._recent = recent
         self._held = held
+        self._tracer = tracer
+        # The consumer span each held event was consumed in (its name and context), so
+        # that its push, later, continues the event's trace.
+        self._spans: dict[str, tuple[str, otel_context.Context]] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
         self._links = links
         self._limits = limits
@@ -109,12 +117,18 @@ class Hub:
             return 0
         ready, dropped = self._held.hold(envelope)
         for lost in dropped:
+            self._spans.pop(lost.event.event_id, None)
             self._metrics.held_dropped.inc()
             logger.warning("dropping held event %s: more than the most events held", lost.id)
         self._metrics.held.set(len(self._held))
         if not ready:
+            span = trace.get_current_span()
+            span.set_attribute("clearcut.notifier.held", True)
+            name = getattr(span, "name", None)
+            if self._tracer is not None and isinstance(name, str):
+                self._spans[envelope.event.event_id] = (name, otel_context.get_current())
             return 0
-        return self._release(envelope)
+        return self._push(envelope)
 
     def applied(self, event_id: str, image_id: str) -> int:
         """The projector applied ``event_id`` (of ``image_id``): push it if it is held, and
@@ -139,18 +153,35 @@ class Hub:
             except ReadModelUnavailable as exc:
                 logger.warning("cannot look up held events: %s", exc)
                 return released
-            released += self._release_applied(e for e in chunk if e in applied)
+            released += await self._release_applied(e for e in chunk if e in applied)
         return released
 
-    def _release_applied(self, event_ids: Iterable[str]) -> int:
+    async def _release_applied(self, event_ids: Iterable[str]) -> int:
         envelopes = [e for e in (self._held.applied(i) for i in event_ids) if e is not None]
         envelopes.sort(key=lambda e: e.time)
         for envelope in envelopes:
             self._release(envelope)
-        self._metrics.held.set(len(self._held))
+            self._metrics.held.set(len(self._held))
+            await asyncio.sleep(0)  # let the clients' writers flush it, as the feed does
         return len(envelopes)
 
     def _release(self, envelope: EventEnvelope) -> int:
+        """Push a held event, in a span continuing the one it was consumed in."""
+        held_in = self._spans.pop(envelope.event.event_id, None)
+        if held_in is None or self._tracer is None:
+            return self._push(envelope)
+        name, parent = held_in
+        with self._tracer.start_as_current_span(
+            name,
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={"clearcut.image_id": envelope.event.image_id},
+        ) as span:
+            recipients = self._push(envelope)
+            span.set_attribute("clearcut.notifier.recipients", recipients)
+            return recipients
+
+    def _push(self, envelope: EventEnvelope) -> int:
         event = envelope.event
         if isinstance(event, ImageDeleted):
             return self._deleted(envelope, event)

@@ -5,7 +5,9 @@ transaction that applies an event; PostgreSQL delivers it to every listener when
 transaction commits, so an announced event is readable. Announcements sent while this
 connection is down are lost: after every (re)connect the hub looks up all the events it
 holds in the applied-events view. The connection is checked with a query every few
-seconds, since a silently dead one would otherwise never say so.
+seconds, since a silently dead one would otherwise never say so. Announcements are handed
+over one at a time, yielding to the event loop after each (as the Kafka feed does), so the
+clients' writers flush one pushed event before the next is queued.
 """
 
 from __future__ import annotations
@@ -52,9 +54,28 @@ class AppliedListener:
         self._on_connected = on_connected
         self._liveness = liveness_seconds
         self.listening = False
+        self._announced: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Listen until ``stop`` is set, reconnecting (backing off 0.5 s up to 5 s)."""
+        hand_over = asyncio.create_task(self._hand_over(), name="applied-hand-over")
+        try:
+            await self._listen_until(stop)
+        finally:
+            hand_over.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await hand_over
+
+    async def _hand_over(self) -> None:
+        while True:
+            event_id, image_id = await self._announced.get()
+            try:
+                self._on_applied(event_id, image_id)
+            except Exception:
+                logger.exception("releasing applied event %s failed", event_id)
+            await asyncio.sleep(0)
+
+    async def _listen_until(self, stop: asyncio.Event) -> None:
 
         def log(state: RetryCallState) -> None:
             exc = state.outcome.exception() if state.outcome else None
@@ -98,10 +119,7 @@ class AppliedListener:
         if parsed is None:
             logger.warning("ignoring an announcement that is not '<event_id> <image_id>'")
             return
-        try:
-            self._on_applied(*parsed)
-        except Exception:
-            logger.exception("releasing applied event %s failed", parsed[0])
+        self._announced.put_nowait(parsed)
 
 
 async def _wait(stop: asyncio.Event, seconds: float) -> None:

@@ -1,62 +1,55 @@
-"""The notifier's adapters need nothing but the read side's interface: connected as a role
-that may select from the `read_api_*` views and from no table, they read snapshots, applied
-events and key owners as before."""
+"""The notifier's adapters need nothing but the read side's interface: in a read model of
+the test's own schema whose tables are then renamed out of reach (the views stay bound to
+them), they read snapshots, applied events and key owners as before, while any query
+naming a table fails."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
-from pydantic import SecretStr
 
 from services.common.auth import create_key, revoke_key
-from services.common.read_api import VIEWS
 from services.common.settings import CommonSettings
 from services.notifier.adapters.api_keys import ApiKeys
 from services.notifier.adapters.read_model import PostgresReadModel
 from services.notifier.domain.progress import Status
 from tests.integration.notifier.conftest import ReadModelRows
+from tests.integration.upload.isolated import isolated_schema
 from tests.unit.notifier import factory as ev
+from tests.unit.notifier.test_read_api_sql import PRIVATE_TABLES
 
 
-@pytest.fixture
-async def views_only(stack: CommonSettings, pg: asyncpg.Pool) -> AsyncIterator[asyncpg.Pool]:
-    """A pool of a throw-away role granted SELECT on the views only."""
-    role, password = f"test_read_api_{uuid.uuid4().hex[:10]}", uuid.uuid4().hex
-    async with pg.acquire() as conn:
-        schema = await conn.fetchval("SELECT current_schema()")
-        await conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
-        await conn.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
-        for view in VIEWS:
-            await conn.execute(f"GRANT SELECT ON {view} TO {role}")
-    settings = stack.postgres.model_copy(update={"user": role, "password": SecretStr(password)})
-    pool = await asyncpg.create_pool(settings.dsn, min_size=0, max_size=2)
-    try:
-        yield pool
-    finally:
-        await pool.close()
-        async with pg.acquire() as conn:
-            await conn.execute(f"DROP OWNED BY {role}")
-            await conn.execute(f"DROP ROLE {role}")
+async def test_the_adapters_work_with_the_views_alone(stack: CommonSettings) -> None:
+    async with isolated_schema(stack) as settings:
+        pool = await asyncpg.create_pool(settings.dsn, min_size=0, max_size=2)
+        try:
+            await check_views_alone(pool)
+        finally:
+            await pool.close()
 
 
-async def test_the_adapters_work_with_the_views_alone(
-    views_only: asyncpg.Pool, pg: asyncpg.Pool
-) -> None:
-    with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        await views_only.fetch("SELECT id FROM images LIMIT 1")
-
+async def check_views_alone(pool: asyncpg.Pool) -> None:
     owner = f"owner-{uuid.uuid4().hex[:10]}"
     image_id, task_id = f"img-{uuid.uuid4().hex[:12]}", f"task-{uuid.uuid4().hex[:12]}"
-    rows = ReadModelRows(pg)
+    rows = ReadModelRows(pool)
     await rows.uploaded(image_id, owner, task_id)
     completed = ev.completed(image_id, owner, task_id, at=datetime.now(UTC))
     await rows.apply(completed)
+    key, revoked = await create_key(pool, owner), await create_key(pool, owner)
+    await revoke_key(pool, revoked)
+    async with pool.acquire() as conn:
+        schema = await conn.fetchval("SELECT current_schema()")
+        await conn.execute(f"SET search_path TO {schema}")
+        for table in PRIVATE_TABLES:
+            if await conn.fetchval("SELECT to_regclass($1)", f"{schema}.{table}"):
+                await conn.execute(f"ALTER TABLE {schema}.{table} RENAME TO {table}_hidden")
+        with pytest.raises(asyncpg.UndefinedTableError):
+            await conn.fetch("SELECT id FROM images LIMIT 1")
 
-    read_model = PostgresReadModel(views_only)
+    read_model = PostgresReadModel(pool)
     (snapshot,) = (await read_model.images([image_id, "img-nowhere"])).values()
     assert snapshot.image_id == image_id and snapshot.owner == owner
     assert snapshot.status is Status.COMPLETED and snapshot.task_id == task_id
@@ -66,9 +59,7 @@ async def test_the_adapters_work_with_the_views_alone(
     other = str(uuid.uuid4())
     assert await read_model.applied([completed.event_id, other]) == {completed.event_id}
 
-    keys = ApiKeys(views_only)
-    key, revoked = await create_key(pg, owner), await create_key(pg, owner)
-    await revoke_key(pg, revoked)
+    keys = ApiKeys(pool)
     assert await keys.owner_for(key) == owner
     assert await keys.owner_for(revoked) is None
     assert await keys.owner_for("cc_unknown") is None
