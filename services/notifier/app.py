@@ -98,6 +98,7 @@ async def run_notifier(
         logger.info("notifier listening on ws://%s:%d%s", settings.host, port, WEBSOCKET_PATH)
         side_tasks = [
             asyncio.create_task(listener.run(feed_stop), name="applied-listener"),
+            asyncio.create_task(hub.run_look_ups(feed_stop), name="look-ups"),
             asyncio.create_task(
                 _check_held(hub, settings.held_check_seconds / 2, feed_stop), name="held-check"
             ),

@@ -83,6 +83,8 @@ class Hub:
         # that its push, later, continues the event's trace.
         self._spans: dict[str, tuple[str, otel_context.Context]] = {}
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._pending: set[str] = set()  # announced: to look up
+        self._pending_signal = asyncio.Event()
         self._links = links
         self._limits = limits
         self._metrics = metrics
@@ -111,59 +113,84 @@ class Hub:
     # -- events --------------------------------------------------------------------------
 
     def publish(self, envelope: EventEnvelope) -> int:
-        """Take one consumed event: push it if it is known applied, else hold it until it
-        is. Returns the number of clients it was queued for now."""
+        """Take one consumed event and hold it until the read model shows it (`look_up`).
+        Returns the number of clients it was queued for now: always 0."""
         if not isinstance(envelope.event, (ImageDeleted, *PUSHED_EVENTS)):
             return 0
-        ready, dropped = self._held.hold(envelope)
+        announced, dropped = self._held.hold(envelope)
         for lost in dropped:
             self._spans.pop(lost.event.event_id, None)
             self._metrics.held_dropped.inc()
             logger.warning("dropping held event %s: more than the most events held", lost.id)
         self._metrics.held.set(len(self._held))
-        if not ready:
-            span = trace.get_current_span()
-            span.set_attribute("clearcut.notifier.held", True)
-            name = getattr(span, "name", None)
-            if self._tracer is not None and isinstance(name, str):
-                self._spans[envelope.event.event_id] = (name, otel_context.get_current())
-            return 0
-        return self._push(envelope)
+        span = trace.get_current_span()
+        span.set_attribute("clearcut.notifier.held", True)
+        name = getattr(span, "name", None)
+        if self._tracer is not None and isinstance(name, str):
+            self._spans[envelope.event.event_id] = (name, otel_context.get_current())
+        if announced:
+            self._look_up_soon([envelope.event.event_id])
+        return 0
 
-    def applied(self, event_id: str, image_id: str) -> int:
-        """The projector applied ``event_id`` (of ``image_id``): push it if it is held, and
-        wake subscriptions waiting for the image. Returns the clients it was queued for."""
+    def applied(self, event_id: str, image_id: str) -> None:
+        """The projector announced ``event_id`` of ``image_id`` as applied: look up the
+        image's held events, and wake subscriptions waiting for the image."""
         for waiter in self._waiters.get(image_id, ()):
             waiter.set()
-        envelope = self._held.applied(event_id)
-        if envelope is None:
-            return 0
-        self._metrics.held.set(len(self._held))
-        return self._release(envelope)
+        self._look_up_soon(self._held.announced(event_id, image_id))
+
+    def _look_up_soon(self, event_ids: list[str]) -> None:
+        if event_ids:
+            self._pending.update(event_ids)
+            self._pending_signal.set()
+
+    async def run_look_ups(self, stop: asyncio.Event) -> None:
+        """Look up the announced events (in batches, as they come) until ``stop`` is set."""
+        while not stop.is_set():
+            stopping = asyncio.ensure_future(stop.wait())
+            signalled = asyncio.ensure_future(self._pending_signal.wait())
+            await asyncio.wait({stopping, signalled}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            signalled.cancel()
+            if not stop.is_set():
+                await self.look_up_pending()
+
+    async def look_up_pending(self) -> int:
+        """Look up the events announced since the last call; returns how many were pushed."""
+        self._pending_signal.clear()
+        pending, self._pending = self._pending, set()
+        return await self._look_up([i for i in self._held.ids() if i in pending])
 
     async def check_held(self, *, everything: bool = False) -> int:
-        """Look up in the read model the events held longer than ``held_check_seconds``
-        (or all of them) and push those applied. Returns how many were released."""
+        """Look up the events held longer than ``held_check_seconds`` (or all of them) and
+        push those the read model shows. Returns how many were pushed."""
         due = self._held.ids() if everything else self._held.due(self._limits.held_check_seconds)
+        return await self._look_up(due)
+
+    async def _look_up(self, event_ids: list[str]) -> int:
         released = 0
-        for start in range(0, len(due), _CHECK_BATCH):
-            chunk = due[start : start + _CHECK_BATCH]
+        for start in range(0, len(event_ids), _CHECK_BATCH):
+            chunk = event_ids[start : start + _CHECK_BATCH]
             try:
-                applied = await self._snapshots.applied(chunk)
+                readable = await self._snapshots.readable(chunk)
             except ReadModelUnavailable as exc:
-                logger.warning("cannot look up held events: %s", exc)
+                logger.warning("cannot look up held events (looked up again later): %s", exc)
                 return released
-            released += await self._release_applied(e for e in chunk if e in applied)
+            envelopes = [self._held.get(i) for i in chunk if i in readable]
+            for envelope in sorted((e for e in envelopes if e is not None), key=lambda e: e.time):
+                if self.release([envelope.event.event_id]) is not None:
+                    released += 1
+                await asyncio.sleep(0)  # let the clients' writers flush it, as the feed does
         return released
 
-    async def _release_applied(self, event_ids: Iterable[str]) -> int:
-        envelopes = [e for e in (self._held.applied(i) for i in event_ids) if e is not None]
-        envelopes.sort(key=lambda e: e.time)
-        for envelope in envelopes:
-            self._release(envelope)
-            self._metrics.held.set(len(self._held))
-            await asyncio.sleep(0)  # let the clients' writers flush it, as the feed does
-        return len(envelopes)
+    def release(self, event_ids: Iterable[str]) -> int | None:
+        """Push the held events ``event_ids``, which the read model shows, in the order
+        they happened. Returns the clients they were queued for; None when none was held."""
+        envelopes = [e for e in (self._held.release(i) for i in event_ids) if e is not None]
+        if not envelopes:
+            return None
+        self._metrics.held.set(len(self._held))
+        return sum(self._release(e) for e in sorted(envelopes, key=lambda e: e.time))
 
     def _release(self, envelope: EventEnvelope) -> int:
         """Push a held event, in a span continuing the one it was consumed in."""

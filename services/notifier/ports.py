@@ -36,8 +36,9 @@ class SnapshotSource(Protocol):
         ``since``; most recently changed first, at most ``limit``."""
         ...
 
-    async def applied(self, event_ids: Sequence[str]) -> set[str]:
-        """The ids among ``event_ids`` of events the projector has applied."""
+    async def readable(self, event_ids: Sequence[str]) -> set[str]:
+        """The ids among ``event_ids`` of events the projector has applied to an image the
+        read model shows (or that deleted their image)."""
         ...
 
 

@@ -36,8 +36,15 @@ _BY_OWNER = (
 ORDER BY updated_at DESC, image_id
 LIMIT $3"""
 )
-_APPLIED = "SELECT event_id::text FROM read_api_applied_events WHERE event_id = ANY($1::uuid[])"
-QUERIES = (_BY_IDS, _BY_OWNER, _APPLIED)
+# Applied, and its image is in the read model (or it deleted the image): what GET answers.
+_READABLE = """
+SELECT a.event_id::text AS event_id
+FROM read_api_applied_events a
+WHERE a.event_id = ANY($1::uuid[])
+  AND (a.event_type = 'io.clearcut.image.deleted.v1'
+       OR EXISTS (SELECT 1 FROM read_api_images i WHERE i.image_id = a.image_id))
+"""
+QUERIES = (_BY_IDS, _BY_OWNER, _READABLE)
 
 
 class PostgresReadModel:
@@ -55,9 +62,10 @@ class PostgresReadModel:
         rows = await self._fetch(_BY_OWNER, owner, since, limit)
         return [snapshot_from_row(row) for row in rows]
 
-    async def applied(self, event_ids: Sequence[str]) -> set[str]:
-        """The ids among ``event_ids`` of events the projector has applied."""
-        rows = await self._fetch(_APPLIED, list(event_ids))
+    async def readable(self, event_ids: Sequence[str]) -> set[str]:
+        """The ids among ``event_ids`` of events the projector has applied to an image the
+        read model shows (or that deleted their image)."""
+        rows = await self._fetch(_READABLE, list(event_ids))
         return {row["event_id"] for row in rows}
 
     async def _fetch(self, query: str, *args: object) -> list[Any]:

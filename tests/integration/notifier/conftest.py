@@ -189,7 +189,7 @@ class ProjectedPublisher(EventPublisher):
 
     async def publish(self, event: Any, *, ack_within: float | None = None) -> Published:
         published = await super().publish(event, ack_within=ack_within)
-        await self.rows.apply(event)
+        await self.rows.apply(event, uploaded=True)
         return published
 
     async def publish_only(self, event: Any) -> Published:
@@ -270,16 +270,22 @@ class ReadModelRows:
             await conn.execute(
                 """INSERT INTO processing_tasks (id, image_id, owner, status, attempt,
                        requested_at, created_at, updated_at)
-                   VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)""",
+                   VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)
+                   ON CONFLICT (id) DO NOTHING""",
                 task_id,
                 image_id,
                 owner,
                 now,
             )
 
-    async def apply(self, event: Event) -> None:
+    async def apply(self, event: Event, *, uploaded: bool = False) -> None:
         """Apply ``event`` once: its rows (for a pushed event), its record, its
-        announcement."""
+        announcement. ``uploaded``: first add the image's rows if they are missing (its
+        upload was applied before, as it is for any image a processor works on)."""
+        if uploaded and isinstance(event, PushedEvent):
+            exists = await self._pool.fetchval("SELECT 1 FROM images WHERE id = $1", event.image_id)
+            if not exists:
+                await self.uploaded(event.image_id, event.owner, event.task_id)
         if not isinstance(event, PushedEvent):
             async with self._pool.acquire() as conn, conn.transaction():
                 await record_applied(conn, event)

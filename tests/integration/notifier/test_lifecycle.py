@@ -70,7 +70,7 @@ async def test_new_partitions_are_picked_up_from_their_beginning(
             )
         finally:
             await producer.stop()
-        await ReadModelRows(pg).apply(event)  # as the projector would
+        await ReadModelRows(pg).apply(event, uploaded=True)  # as the projector would
         (received,) = await client.wait_events(1)
         assert received["id"] == event.event_id
         await client.close()

@@ -38,6 +38,9 @@ async def check_views_alone(pool: asyncpg.Pool) -> None:
     await rows.uploaded(image_id, owner, task_id)
     completed = ev.completed(image_id, owner, task_id, at=datetime.now(UTC))
     await rows.apply(completed)
+    # Applied before its image's upload: not readable (GET would not answer completed).
+    orphan = ev.completed(f"img-{uuid.uuid4().hex[:12]}", owner, at=datetime.now(UTC))
+    await rows.apply(orphan)
     key, revoked = await create_key(pool, owner), await create_key(pool, owner)
     await revoke_key(pool, revoked)
     async with pool.acquire() as conn:
@@ -56,8 +59,10 @@ async def check_views_alone(pool: asyncpg.Pool) -> None:
     assert [r.kind for r in snapshot.results] == [r.kind.value for r in completed.results]
     listed = await read_model.owner_images(owner, datetime(2000, 1, 1, tzinfo=UTC), 10)
     assert [s.image_id for s in listed] == [image_id]
-    other = str(uuid.uuid4())
-    assert await read_model.applied([completed.event_id, other]) == {completed.event_id}
+    never = str(uuid.uuid4())
+    assert await read_model.readable([completed.event_id, never, orphan.event_id]) == {
+        completed.event_id
+    }
 
     keys = ApiKeys(pool)
     assert await keys.owner_for(key) == owner

@@ -1,4 +1,4 @@
-"""The events held until the projector has applied them: pure, with an injected clock."""
+"""The events held until the read model shows them: pure, with an injected clock."""
 
 from __future__ import annotations
 
@@ -6,23 +6,36 @@ from services.notifier.domain.held import HeldEvents
 from tests.unit.notifier import factory as ev
 
 
-def test_a_held_event_is_released_by_its_announcement_once() -> None:
+def test_a_held_event_is_released_once() -> None:
     held = HeldEvents(max_events=10)
     envelope = ev.envelope(ev.completed("img"))
     assert held.hold(envelope) == (False, [])
-    assert len(held) == 1
-    assert held.applied(envelope.event.event_id) is envelope
+    assert len(held) == 1 and held.get(envelope.event.event_id) is envelope
+    assert held.release(envelope.event.event_id) is envelope
     assert len(held) == 0
-    assert held.applied(envelope.event.event_id) is None
+    assert held.release(envelope.event.event_id) is None
 
 
-def test_an_announcement_before_the_event_releases_it_when_it_comes() -> None:
+def test_an_announcement_names_every_held_event_of_its_image() -> None:
+    held = HeldEvents(max_events=10)
+    started, completed = ev.envelope(ev.started("img")), ev.envelope(ev.completed("img"))
+    other = ev.envelope(ev.completed("other"))
+    for envelope in (started, completed, other):
+        held.hold(envelope)
+    assert held.announced("upload-of-img", "img") == sorted(
+        [started.event.event_id, completed.event.event_id]
+    )
+    held.release(started.event.event_id)
+    assert held.announced(completed.event.event_id, "img") == [completed.event.event_id]
+    assert held.announced("x", "nothing-held") == []
+
+
+def test_an_announcement_before_the_event_is_remembered_once() -> None:
     held = HeldEvents(max_events=10)
     envelope = ev.envelope(ev.started("img"))
-    assert held.applied(envelope.event.event_id) is None
+    assert held.announced(envelope.event.event_id, "img") == []
     assert held.hold(envelope) == (True, [])
-    assert len(held) == 0
-    # Remembered once: the same event consumed again is held like any other.
+    held.release(envelope.event.event_id)
     assert held.hold(envelope) == (False, [])
 
 
@@ -48,8 +61,9 @@ def test_the_number_held_and_remembered_is_bounded() -> None:
     assert held.hold(envelopes[0]) == (False, [])
     assert held.hold(envelopes[1]) == (False, [])
     assert held.hold(envelopes[2]) == (False, [envelopes[0]])
+    assert held.announced("anything", "img-0") == []  # dropped, image index too
     announced = [ev.envelope(ev.started(f"other-{n}")) for n in range(3)]
     for envelope in announced:
-        assert held.applied(envelope.event.event_id) is None
+        held.announced(envelope.event.event_id, envelope.event.image_id)
     assert held.hold(announced[2])[0] is True
     assert held.hold(announced[0])[0] is False  # only the last two were remembered

@@ -66,7 +66,7 @@ class FakeReadModel:
         ]
         return rows[:limit]
 
-    async def applied(self, event_ids: Sequence[str]) -> set[str]:
+    async def readable(self, event_ids: Sequence[str]) -> set[str]:
         await self._io()
         return {i for i in event_ids if i in self.applied_ids}
 
@@ -117,9 +117,10 @@ def make_hub(
 
 
 def push(hub: Hub, envelope: EventEnvelope) -> int:
-    """Consume an event the projector has already announced as applied: pushed at once."""
-    hub.applied(envelope.event.event_id, envelope.event.image_id)
-    return hub.publish(envelope)
+    """Consume an event and release it as the read model shows it; the clients it was
+    queued for."""
+    assert hub.publish(envelope) == 0
+    return hub.release([envelope.event.event_id]) or 0
 
 
 def subscribe(*images: str, request_id: str | None = None) -> Subscribe:
@@ -346,28 +347,34 @@ async def test_a_deletion_is_told_once_then_the_image_is_forgotten() -> None:
     assert by_owner.types()[-1] == "io.clearcut.image.processing.completed.v1"
 
 
-async def test_an_event_is_held_until_the_projector_announces_it_applied() -> None:
+async def test_an_event_is_held_until_the_read_model_shows_it() -> None:
     read_model = FakeReadModel()
     read_model.rows["img"] = row("img")
     registry = CollectorRegistry()
-    metrics = NotifierMetrics(registry)
-    hub = make_hub(read_model, metrics=metrics)
+    hub = make_hub(read_model, metrics=NotifierMetrics(registry))
     client = FakeClient("alice")
     hub.register(client)
     await hub.subscribe(client, subscribe("img"))
     completed = ev.envelope(ev.completed("img"))
+    event_id = completed.event.event_id
     assert hub.publish(completed) == 0
-    assert client.types() == ["snapshot"]
     assert registry.get_sample_value("notifier_held_events") == 1
-    assert hub.applied(completed.event.event_id, "img") == 1
+    # Announced, but the read model does not show it (yet): still held.
+    hub.applied(event_id, "img")
+    assert await hub.look_up_pending() == 0
+    assert client.types() == ["snapshot"]
+    read_model.applied_ids.add(event_id)
+    hub.applied(event_id, "img")
+    assert await hub.look_up_pending() == 1
     assert client.types() == ["snapshot", "io.clearcut.image.processing.completed.v1"]
     assert registry.get_sample_value("notifier_held_events") == 0
-    # Announced again (a second projector replica, a rebuild): pushed once only.
-    assert hub.applied(completed.event.event_id, "img") == 0
+    # Announced again (a second projector replica): pushed once only.
+    hub.applied(event_id, "img")
+    assert await hub.look_up_pending() == 0
     assert len(client.messages) == 2
 
 
-async def test_an_event_announced_before_it_is_consumed_is_pushed_at_once() -> None:
+async def test_an_event_announced_before_it_is_consumed_is_looked_up_when_it_comes() -> None:
     read_model = FakeReadModel()
     read_model.rows["img"] = row("img")
     hub = make_hub(read_model)
@@ -375,8 +382,30 @@ async def test_an_event_announced_before_it_is_consumed_is_pushed_at_once() -> N
     hub.register(client)
     await hub.subscribe(client, subscribe("img"))
     completed = ev.envelope(ev.completed("img"))
-    assert hub.applied(completed.event.event_id, "img") == 0
-    assert hub.publish(completed) == 1
+    read_model.applied_ids.add(completed.event.event_id)
+    hub.applied(completed.event.event_id, "img")
+    assert await hub.look_up_pending() == 0
+    hub.publish(completed)
+    assert await hub.look_up_pending() == 1
+    assert client.types()[-1] == "io.clearcut.image.processing.completed.v1"
+
+
+async def test_a_completion_applied_before_its_upload_waits_for_the_upload() -> None:
+    read_model = FakeReadModel()
+    hub = make_hub(read_model)
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, Subscribe(type="subscribe", all=True))
+    completed = ev.envelope(ev.completed("img"))
+    hub.publish(completed)
+    hub.applied(completed.event.event_id, "img")  # applied, but no image row yet
+    assert await hub.look_up_pending() == 0
+    # The upload is applied: its announcement looks up every held event of the image.
+    read_model.rows["img"] = row("img")
+    read_model.applied_ids.add(completed.event.event_id)
+    hub.applied("5b0e4c8a-0000-4000-8000-000000000001", "img")
+    assert await hub.look_up_pending() == 1
+    assert client.types()[-1] == "io.clearcut.image.processing.completed.v1"
 
 
 async def test_a_missed_announcement_is_made_up_by_the_applied_events_view() -> None:
@@ -395,7 +424,7 @@ async def test_a_missed_announcement_is_made_up_by_the_applied_events_view() -> 
     assert await hub.check_held() == 0
     now[0] += 2.5
     assert await hub.check_held() == 2
-    # Released in the order they happened; the forward-only rule still applies.
+    # Pushed in the order they happened; the forward-only rule still applies.
     assert client.types() == [
         "snapshot",
         "io.clearcut.image.processing.started.v1",
@@ -434,7 +463,7 @@ async def test_past_the_most_held_events_the_oldest_is_dropped_and_counted() -> 
         hub.publish(envelope)
     assert registry.get_sample_value("notifier_held_events") == 2
     assert registry.get_sample_value("notifier_held_dropped_total") == 1
-    assert hub.applied(first.event.event_id, "img-0") == 0
+    assert hub.release([first.event.event_id]) is None
 
 
 async def test_an_unknown_image_is_answered_when_its_upload_is_announced_not_polled() -> None:
