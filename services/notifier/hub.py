@@ -1,9 +1,9 @@
 """Who is subscribed to what, and the push of every consumed event to its subscribers.
 
 `Hub.publish` runs for each event from the feed. The event is held (`HeldEvents`) until
-the projector has applied it: `Hub.applied` (the projector's announcement at commit) or
-`Hub.check_held` (the applied-events view, for events held too long or after the
-announcements' connection came back) releases it. A released event passes the
+the read model shows it (applied, and its image there): the projector's announcement of
+an event of the image (`Hub.applied`) or the event being held too long (`Hub.check_held`)
+has it looked up, and `Hub.release` pushes what the read model shows. A released event passes the
 forward-only rule of `RecentEvents`, its message is rendered once, and the same text is
 queued for every client subscribed to its image or to all of its owner's images. None of
 this awaits, so one slow client cannot hold up anyone: its queue fills and it is dropped.

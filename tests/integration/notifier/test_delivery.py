@@ -9,14 +9,17 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import websockets
 
 from services.common.kafka.producer import EventPublisher, create_producer
 from services.common.settings import CommonSettings, TopicNames
 from services.common.telemetry import Telemetry
+from tests.integration.conftest import uploaded_event
 from tests.integration.notifier.conftest import (
     UPLOAD_URL,
     NotifierProcess,
@@ -26,6 +29,8 @@ from tests.integration.notifier.conftest import (
     ReadModelRows,
     WsClient,
     connect_ready,
+    record_applied,
+    start_notifier,
 )
 from tests.unit.notifier import factory as ev
 
@@ -369,3 +374,34 @@ async def test_invalid_records_are_skipped_and_later_events_still_arrive(
     after = await notifier.metric("notifier_invalid_records_total", reason="envelope_invalid")
     assert after == before + 1
     await client.close()
+
+
+async def test_an_id_projected_during_the_grace_period_is_answered_on_its_announcement(
+    tmp_path: Path,
+    notifier_topics: TopicNames,
+    pg: asyncpg.Pool,
+    rows: ReadModelRows,
+    make_owner: MakeOwner,
+) -> None:
+    # A long grace period: an answer well within it comes from the announcement.
+    patient = await start_notifier(
+        notifier_topics, tmp_path / "patient.log", unknown_image_grace_seconds=30
+    )
+    try:
+        owner = await make_owner()
+        image_id, task_id = new_image()
+        client = await connect_ready(patient, owner.key)
+        asked = time.monotonic()
+        await client.send({"type": "subscribe", "images": [image_id], "request_id": "late"})
+        await asyncio.sleep(0.5)
+        await rows.uploaded(image_id, owner.name, task_id)
+        upload = uploaded_event().model_copy(update={"image_id": image_id, "owner": owner.name})
+        async with pg.acquire() as conn, conn.transaction():
+            assert await record_applied(conn, upload)
+        snapshot = await client.expect(lambda m: m.get("request_id") == "late", within=10)
+        assert snapshot["type"] == "snapshot"
+        assert snapshot["images"][0]["status"] == "queued"
+        assert time.monotonic() - asked < 10
+        await client.close()
+    finally:
+        await patient.stop()
