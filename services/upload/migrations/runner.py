@@ -54,7 +54,10 @@ class Migration:
 
 
 def parse_migrations(files: dict[str, str]) -> list[Migration]:
-    """Migrations from file name -> text, in version order; versions are unique, from 1 up"""
+    """Migrations from file name -> text, in version order; versions are unique and start at
+    1. A number may be missing: numbers are handed out before the migrations are written,
+    so one reserved for a migration still to come leaves a gap that it fills later (the
+    runner applies whatever is missing, in version order)."""
     found: list[Migration] = []
     for filename, sql in files.items():
         match = MIGRATION_NAME.match(filename)
@@ -65,9 +68,9 @@ def parse_migrations(files: dict[str, str]) -> list[Migration]:
         found.append(Migration(int(match["version"]), match["name"], sql))
     found.sort(key=lambda m: m.version)
     versions = [m.version for m in found]
-    if len(set(versions)) != len(versions) or (versions and versions[0] < 1):
+    if len(set(versions)) != len(versions) or (versions and versions[0] != 1):
         raise MigrationError(
-            f"migration versions must be unique numbers from 1 up, found {versions}"
+            f"migration versions must start at 1 without duplicates, found {versions}"
         )
     return found
 

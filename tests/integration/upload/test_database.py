@@ -30,7 +30,9 @@ async def test_migrating_twice_applies_nothing_the_second_time(
     finally:
         await conn.close()
     versions = [r["version"] for r in await pg_pool.fetch("SELECT version FROM schema_migrations")]
-    assert sorted(versions) == [m.version for m in bundled_migrations()]
+    # Every bundled migration is recorded (the shared database may also hold migrations of
+    # numbers reserved for others, which this runner leaves alone).
+    assert {m.version for m in bundled_migrations()} <= set(versions)
 
 
 async def test_migrations_apply_in_a_transaction_and_refuse_edited_ones(
