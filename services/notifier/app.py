@@ -86,10 +86,10 @@ async def run_notifier(
         telemetry.registry,
         readiness_timeout=settings.readiness_timeout_seconds,
     )
+    side_tasks: list[asyncio.Task[None]] = []
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     feed_stop = asyncio.Event()
     feed_task: asyncio.Task[None] | None = None
-    side_tasks: list[asyncio.Task[None]] = []
     try:
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port, backlog=settings.backlog)
