@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tenacity import AsyncRetrying, retry_if_result, stop_after_delay, wait_exponential
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
@@ -187,7 +186,9 @@ class Submission:
             if tracked.status != "completed" or tracked.image_id is None:
                 continue
             url = tracked.cutout_url or f"/v1/images/{tracked.image_id}/result?kind=cutout"
-            response = await self._fetch_result(http, url)
+            # The notifier pushes a completion only once the read model has it, so the
+            # result is there: no retry.
+            response = await http.get(url, follow_redirects=True)
             if response.status_code != 200:
                 tracked.status, tracked.error = "failed", f"download: {error_text(response)}"
                 self.on_change(tracked)
@@ -201,18 +202,6 @@ class Submission:
             else:
                 tracked.saved_to = target
             self.on_change(tracked)
-
-    async def _fetch_result(self, http: httpx.AsyncClient, url: str) -> httpx.Response:
-        """The notification can arrive before the read model has the result (409
-        result_not_ready for a moment): retry that, with backoff, for a bounded time."""
-        retrying = AsyncRetrying(
-            retry=retry_if_result(lambda r: r.status_code == 409),
-            wait=wait_exponential(multiplier=0.05, max=2),
-            stop=stop_after_delay(60),
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-        )
-        response: httpx.Response = await retrying(http.get, url, follow_redirects=True)
-        return response
 
 
 def save(target: Path, data: bytes, *, overwrite: bool) -> None:

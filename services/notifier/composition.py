@@ -7,6 +7,7 @@ or PostgreSQL are unreachable and reports not ready until both answer.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import socket
@@ -17,9 +18,11 @@ from aiohttp import web
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
 from services.notifier.adapters.api_keys import ApiKeys
+from services.notifier.adapters.applied_listener import AppliedListener
 from services.notifier.adapters.event_feed import KafkaEventFeed
 from services.notifier.adapters.postgres import create_pool, ping
 from services.notifier.adapters.read_model import PostgresReadModel
+from services.notifier.domain.held import HeldEvents
 from services.notifier.domain.links import Links
 from services.notifier.domain.recent import RecentEvents
 from services.notifier.hub import Hub, Limits
@@ -49,14 +52,20 @@ async def run_notifier(
     hub = Hub(
         PostgresReadModel(pool, timeout=settings.readiness_timeout_seconds * 2),
         RecentEvents(max_images=settings.recent_images, max_age_seconds=settings.recent_seconds),
+        HeldEvents(max_events=settings.max_held_events),
         Links(settings.upload_public_url),
         Limits(
             max_subscriptions=settings.max_subscriptions,
             max_connections_per_owner=settings.max_connections_per_owner,
             snapshot_limit=settings.snapshot_limit,
             unknown_image_grace_seconds=settings.unknown_image_grace_seconds,
+            held_check_seconds=settings.held_check_seconds,
         ),
         metrics,
+        tracer=telemetry.tracer("services.notifier"),
+    )
+    listener = AppliedListener(
+        common.postgres, hub.applied, lambda: hub.check_held(everything=True)
     )
     feed = KafkaEventFeed(
         common.kafka,
@@ -77,6 +86,7 @@ async def run_notifier(
         telemetry.registry,
         readiness_timeout=settings.readiness_timeout_seconds,
     )
+    side_tasks: list[asyncio.Task[None]] = []
     runner = web.AppRunner(app, handle_signals=False, access_log=None)
     feed_stop = asyncio.Event()
     feed_task: asyncio.Task[None] | None = None
@@ -89,6 +99,13 @@ async def run_notifier(
         await site.start()
         port = _bound_port(runner, settings.port)
         logger.info("notifier listening on ws://%s:%d%s", settings.host, port, WEBSOCKET_PATH)
+        side_tasks = [
+            asyncio.create_task(listener.run(feed_stop), name="applied-listener"),
+            asyncio.create_task(hub.run_look_ups(feed_stop), name="look-ups"),
+            asyncio.create_task(
+                _check_held(hub, settings.held_check_seconds / 2, feed_stop), name="held-check"
+            ),
+        ]
         feed_task = asyncio.create_task(feed.run(hub.publish, feed_stop), name="event-feed")
         if on_started is not None:
             on_started(port)
@@ -105,7 +122,20 @@ async def run_notifier(
         await runner.cleanup()  # closes every websocket with 1001 first
         if feed_task is not None and not feed_task.done():
             await feed_task
+        await asyncio.gather(*side_tasks, return_exceptions=True)
         await pool.close()
+
+
+async def _check_held(hub: Hub, every: float, stop: asyncio.Event) -> None:
+    """Look up the events held too long (an announcement missed) until ``stop`` is set."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=every)
+        if not stop.is_set():
+            try:
+                await hub.check_held()
+            except Exception:
+                logger.exception("looking up held events failed")
 
 
 def _bound_port(runner: web.AppRunner, configured: int) -> int:

@@ -1,13 +1,21 @@
 """Who is subscribed to what, and the push of every consumed event to its subscribers.
 
-`Hub.publish` runs for each event from the feed: the event passes the forward-only rule of
-`RecentEvents`, its message is rendered once, and the same text is queued for every
-client subscribed to its image or to all of its owner's images. It never awaits, so one
-slow client cannot hold up anyone: its queue fills and it is dropped.
+`Hub.publish` runs for each event from the feed. The event is held (`HeldEvents`) until
+the read model shows it (applied, and its image there): the projector's announcement of
+an event of the image (`Hub.applied`) or the event being held too long (`Hub.check_held`)
+has it looked up, and `Hub.release` pushes what the read model shows. A released event passes the
+forward-only rule of `RecentEvents`, its message is rendered once, and the same text is
+queued for every client subscribed to its image or to all of its owner's images. None of
+this awaits, so one slow client cannot hold up anyone: its queue fills and it is dropped.
+Because only applied events are pushed, a client told "completed" finds the image
+completed, with its results, at the upload API.
 
 `Hub.subscribe` answers a client with one snapshot message: the read model's rows brought up
-to date with the recent events (see `domain.snapshot`). Everything after the read model's
-answer runs without awaiting, so no event can slip between the snapshot and the stream.
+to date with the events pushed recently (see `domain.snapshot`), which covers an event
+released while the read model's answer was on its way. Everything after the read model's
+answer runs without awaiting, so no event can slip between the snapshot and the stream. An
+id the read model does not know yet is looked up again when the projector announces an
+applied event of that image, within the grace period.
 """
 
 from __future__ import annotations
@@ -15,14 +23,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
 
 from schemas import ImageDeleted
 from services.common.envelope import EventEnvelope
 from services.notifier.domain import server_messages
 from services.notifier.domain.client_messages import Subscribe, Unsubscribe
 from services.notifier.domain.cloudevent import structured
+from services.notifier.domain.held import HeldEvents
 from services.notifier.domain.links import Links
 from services.notifier.domain.notice import Notice, notice_for
 from services.notifier.domain.progress import PUSHED_EVENTS, Status
@@ -35,7 +47,6 @@ from services.notifier.routing import RoutingTable, Subscriptions
 
 logger = logging.getLogger(__name__)
 
-_UNKNOWN_POLL_SECONDS = 0.1
 _ACTIVE = (Status.QUEUED, Status.PROCESSING)
 
 
@@ -45,6 +56,10 @@ class Limits:
     max_connections_per_owner: int
     snapshot_limit: int
     unknown_image_grace_seconds: float
+    held_check_seconds: float = 2.0
+
+
+_CHECK_BATCH = 1000
 
 
 class Hub:
@@ -52,14 +67,24 @@ class Hub:
         self,
         snapshots: SnapshotSource,
         recent: RecentEvents,
+        held: HeldEvents,
         links: Links,
         limits: Limits,
         metrics: NotifierMetrics,
         *,
+        tracer: trace.Tracer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._snapshots = snapshots
         self._recent = recent
+        self._held = held
+        self._tracer = tracer
+        # The consumer span each held event was consumed in (its name and context), so
+        # that its push, later, continues the event's trace.
+        self._spans: dict[str, tuple[str, otel_context.Context]] = {}
+        self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._pending: set[str] = set()  # announced: to look up
+        self._pending_signal = asyncio.Event()
         self._links = links
         self._limits = limits
         self._metrics = metrics
@@ -88,7 +113,102 @@ class Hub:
     # -- events --------------------------------------------------------------------------
 
     def publish(self, envelope: EventEnvelope) -> int:
-        """Push one consumed event; returns the number of clients it was queued for."""
+        """Take one consumed event and hold it until the read model shows it (`look_up`).
+        Returns the number of clients it was queued for now: always 0."""
+        if not isinstance(envelope.event, (ImageDeleted, *PUSHED_EVENTS)):
+            return 0
+        announced, dropped = self._held.hold(envelope)
+        for lost in dropped:
+            self._spans.pop(lost.event.event_id, None)
+            self._metrics.held_dropped.inc()
+            logger.warning("dropping held event %s: more than the most events held", lost.id)
+        self._metrics.held.set(len(self._held))
+        span = trace.get_current_span()
+        span.set_attribute("clearcut.notifier.held", True)
+        name = getattr(span, "name", None)
+        if self._tracer is not None and isinstance(name, str):
+            self._spans[envelope.event.event_id] = (name, otel_context.get_current())
+        if announced:
+            self._look_up_soon([envelope.event.event_id])
+        return 0
+
+    def applied(self, event_id: str, image_id: str) -> None:
+        """The projector announced ``event_id`` of ``image_id`` as applied: look up the
+        image's held events, and wake subscriptions waiting for the image."""
+        for waiter in self._waiters.get(image_id, ()):
+            waiter.set()
+        self._look_up_soon(self._held.announced(event_id, image_id))
+
+    def _look_up_soon(self, event_ids: list[str]) -> None:
+        if event_ids:
+            self._pending.update(event_ids)
+            self._pending_signal.set()
+
+    async def run_look_ups(self, stop: asyncio.Event) -> None:
+        """Look up the announced events (in batches, as they come) until ``stop`` is set."""
+        while not stop.is_set():
+            stopping = asyncio.ensure_future(stop.wait())
+            signalled = asyncio.ensure_future(self._pending_signal.wait())
+            await asyncio.wait({stopping, signalled}, return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            signalled.cancel()
+            if not stop.is_set():
+                await self.look_up_pending()
+
+    async def look_up_pending(self) -> int:
+        """Look up the events announced since the last call; returns how many were pushed."""
+        self._pending_signal.clear()
+        pending, self._pending = self._pending, set()
+        return await self._look_up([i for i in self._held.ids() if i in pending])
+
+    async def check_held(self, *, everything: bool = False) -> int:
+        """Look up the events held longer than ``held_check_seconds`` (or all of them) and
+        push those the read model shows. Returns how many were pushed."""
+        due = self._held.ids() if everything else self._held.due(self._limits.held_check_seconds)
+        return await self._look_up(due)
+
+    async def _look_up(self, event_ids: list[str]) -> int:
+        released = 0
+        for start in range(0, len(event_ids), _CHECK_BATCH):
+            chunk = event_ids[start : start + _CHECK_BATCH]
+            try:
+                readable = await self._snapshots.readable(chunk)
+            except ReadModelUnavailable as exc:
+                logger.warning("cannot look up held events (looked up again later): %s", exc)
+                return released
+            envelopes = [self._held.get(i) for i in chunk if i in readable]
+            for envelope in sorted((e for e in envelopes if e is not None), key=lambda e: e.time):
+                if self.release([envelope.event.event_id]) is not None:
+                    released += 1
+                await asyncio.sleep(0)  # let the clients' writers flush it, as the feed does
+        return released
+
+    def release(self, event_ids: Iterable[str]) -> int | None:
+        """Push the held events ``event_ids``, which the read model shows, in the order
+        they happened. Returns the clients they were queued for; None when none was held."""
+        envelopes = [e for e in (self._held.release(i) for i in event_ids) if e is not None]
+        if not envelopes:
+            return None
+        self._metrics.held.set(len(self._held))
+        return sum(self._release(e) for e in sorted(envelopes, key=lambda e: e.time))
+
+    def _release(self, envelope: EventEnvelope) -> int:
+        """Push a held event, in a span continuing the one it was consumed in."""
+        held_in = self._spans.pop(envelope.event.event_id, None)
+        if held_in is None or self._tracer is None:
+            return self._push(envelope)
+        name, parent = held_in
+        with self._tracer.start_as_current_span(
+            name,
+            context=parent,
+            kind=trace.SpanKind.CONSUMER,
+            attributes={"clearcut.image_id": envelope.event.image_id},
+        ) as span:
+            recipients = self._push(envelope)
+            span.set_attribute("clearcut.notifier.recipients", recipients)
+            return recipients
+
+    def _push(self, envelope: EventEnvelope) -> int:
         event = envelope.event
         if isinstance(event, ImageDeleted):
             return self._deleted(envelope, event)
@@ -276,17 +396,38 @@ class Hub:
         )
 
     async def _find(self, owner: str, image_ids: list[str]) -> dict[str, ImageSnapshot]:
-        """Read-model rows of the ids; ids known to neither the read model nor the recent
-        events are looked up again until the grace period ends (an upload not yet
-        projected)."""
-        found = await self._snapshots.images(image_ids)
-        deadline = self._clock() + self._limits.unknown_image_grace_seconds
-        while True:
-            missing = [i for i in image_ids if i not in found and not self._recent.notices(i)]
-            if not missing or self._clock() >= deadline:
-                return found
-            await asyncio.sleep(_UNKNOWN_POLL_SECONDS)
-            found.update(await self._snapshots.images(missing))
+        """Read-model rows of the ids. An id known to neither the read model nor the recent
+        events (an upload not yet projected) is looked up again each time the projector
+        announces an applied event of that image, and once more when the grace period
+        ends (in case an announcement was missed)."""
+        wake = asyncio.Event()
+        for image_id in image_ids:  # before the first look-up, so no announcement is missed
+            self._waiters.setdefault(image_id, set()).add(wake)
+        try:
+            found = await self._snapshots.images(image_ids)
+            deadline = self._clock() + self._limits.unknown_image_grace_seconds
+            while missing := self._missing(image_ids, found):
+                remaining = deadline - self._clock()
+                if remaining <= 0:
+                    return found
+                try:
+                    await asyncio.wait_for(wake.wait(), remaining)
+                except TimeoutError:
+                    found.update(await self._snapshots.images(missing))
+                    return found
+                wake.clear()
+                found.update(await self._snapshots.images(missing))
+            return found
+        finally:
+            for image_id in image_ids:
+                waiting = self._waiters.get(image_id)
+                if waiting is not None:
+                    waiting.discard(wake)
+                    if not waiting:
+                        del self._waiters[image_id]
+
+    def _missing(self, image_ids: list[str], found: dict[str, ImageSnapshot]) -> list[str]:
+        return [i for i in image_ids if i not in found and not self._recent.notices(i)]
 
     def _state(self, owner: str, row: ImageSnapshot | None, image_id: str) -> ImageSnapshot | None:
         if row is not None and row.owner != owner:

@@ -74,6 +74,17 @@ class NotifierMetrics:
             ["code"],
             registry=registry,
         )
+        self.held = Gauge(
+            "notifier_held_events",
+            "Consumed events held until the projector has applied them (grows while the "
+            "projector is down or behind).",
+            registry=registry,
+        )
+        self.held_dropped = Counter(
+            "notifier_held_dropped",
+            "Held events dropped, never pushed, because more than max_held_events waited.",
+            registry=registry,
+        )
         self.event_to_send = Histogram(
             "notifier_event_to_send_seconds",
             "From an event's occurred_at to its message being written to a client socket.",

@@ -1,4 +1,5 @@
-"""What the hub needs from its edges: clients to push to and a source of snapshots."""
+"""What the hub needs from its edges: clients to push to and a source of snapshots (and
+of which events the read model has applied)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,11 @@ class SnapshotSource(Protocol):
     ) -> list[ImageSnapshot]:
         """The owner's images still queued or processing, plus those changed at or after
         ``since``; most recently changed first, at most ``limit``."""
+        ...
+
+    async def readable(self, event_ids: Sequence[str]) -> set[str]:
+        """The ids among ``event_ids`` of events the projector has applied to an image the
+        read model shows (or that deleted their image)."""
         ...
 
 

@@ -68,14 +68,26 @@ class NotifierSettings(BaseSettings):
         description="How long a subscription waits for an image id the read model does not "
         "know yet (an upload not yet projected) before answering `unknown_image`.",
     )
+    held_check_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="An event held this long (the projector has not announced it as applied) "
+        "is looked up in the read model's applied events, and again every as long while held.",
+    )
+    max_held_events: int = Field(
+        100_000,
+        ge=1,
+        description="Most consumed events held until the projector has applied them; beyond "
+        "it the oldest is dropped (counted in `notifier_held_dropped_total`).",
+    )
     recent_images: int = Field(
         10_000,
         ge=1,
-        description="Images whose recent events are kept in memory to close the gap "
-        "between an event and the read model catching up.",
+        description="Images whose recent pushed events are kept in memory: the forward-only "
+        "rule, and the events a snapshot read just before them must include.",
     )
     recent_seconds: float = Field(
-        600.0, gt=0, description="How long recent events of an image are kept in memory."
+        600.0, gt=0, description="How long recent pushed events of an image are kept in memory."
     )
     partition_refresh_seconds: float = Field(
         30.0, gt=0, description="How often the event topics are checked for new partitions."

@@ -2,7 +2,9 @@
 
 The event id goes into `applied_events` in the same transaction as the row changes, so a
 re-delivered event (same id) finds its record and changes nothing, and a crash between the
-change and the Kafka commit cannot apply it twice. A per-image advisory lock serialises
+change and the Kafka commit cannot apply it twice. The same transaction announces the
+event on the `clearcut_applied` channel (`pg_notify`, delivered at commit): the notifier
+pushes an event only once it is applied. A per-image advisory lock serialises
 events of one image even if two projector replicas ever see them at once.
 
 An ImageDeleted is recorded in `image_deletions` and marks the image and every task of it
@@ -19,6 +21,7 @@ import logging
 import asyncpg
 
 from schemas import Event, ImageDeleted, spec_for
+from services.common.read_api import APPLIED_CHANNEL
 from services.upload.adapters.postgres import postgres_errors
 from services.upload.adapters.read_model import (
     load_deletion,
@@ -88,6 +91,10 @@ async def apply_event(
     if not first_time:
         logger.debug("event %s was applied before; skipped", event.event_id)
         return False
+    # Delivered to listeners (the notifier) only when this transaction commits.
+    await conn.execute(
+        "SELECT pg_notify($1, $2 || ' ' || $3)", APPLIED_CHANNEL, event.event_id, event.image_id
+    )
     await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", event.image_id)
     image = await load_image(conn, event.image_id)
     deletion = await load_deletion(conn, event.image_id)

@@ -1,6 +1,7 @@
 """Real notifier processes (``python -m services.notifier``) against the real stack, real
 websocket clients, events produced to Kafka under this module's own topic prefix, and
-read-model rows written with SQL in place of the projector."""
+read-model rows written with SQL in place of the projector (which also records each event
+as applied and announces it at commit, as the projector does)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,11 @@ import websockets
 from aiokafka import AIOKafkaProducer
 from websockets.asyncio.client import ClientConnection
 
-from schemas import ProcessingCompleted, ProcessingFailed, ProcessingStarted
+from schemas import Event, ProcessingCompleted, ProcessingFailed, ProcessingStarted, spec_for
 from services.common.auth import create_key
 from services.common.kafka.admin import create_topics, project_topics
-from services.common.kafka.producer import EventPublisher, create_producer
+from services.common.kafka.producer import EventPublisher, Published, create_producer
+from services.common.read_api import APPLIED_CHANNEL, applied_payload
 from services.common.settings import CommonSettings, TopicNames
 from services.common.telemetry import Telemetry
 from services.upload.migrations.runner import migrate
@@ -177,17 +179,56 @@ async def second_notifier(
         await process.stop()
 
 
+class ProjectedPublisher(EventPublisher):
+    """Publishes as the processor would, then applies the event as the projector would
+    (`ReadModelRows.apply`), so the notifier may push it."""
+
+    def __init__(self, producer: AIOKafkaProducer, topics: TopicNames, rows: ReadModelRows) -> None:
+        super().__init__(producer, topics, source="/clearcut/processor")
+        self.rows = rows
+
+    async def publish(self, event: Any, *, ack_within: float | None = None) -> Published:
+        published = await super().publish(event, ack_within=ack_within)
+        await self.rows.apply(event, uploaded=True)
+        return published
+
+    async def publish_only(self, event: Any) -> Published:
+        """Publish without applying: the projector has not got to it yet."""
+        return await super().publish(event)
+
+
 @pytest.fixture(scope="module")
 async def publisher(
-    stack: CommonSettings, notifier_topics: TopicNames, telemetry: Telemetry
-) -> AsyncIterator[EventPublisher]:
-    """Publishes as the processor would; sends carry a trace (telemetry is set up)."""
+    stack: CommonSettings, notifier_topics: TopicNames, telemetry: Telemetry, pg: asyncpg.Pool
+) -> AsyncIterator[ProjectedPublisher]:
+    """Publishes and applies; sends carry a trace (telemetry is set up)."""
     producer: AIOKafkaProducer = create_producer(stack.kafka, "clearcut-notifier-tests")
     await producer.start()
     try:
-        yield EventPublisher(producer, notifier_topics, source="/clearcut/processor")
+        yield ProjectedPublisher(producer, notifier_topics, ReadModelRows(pg))
     finally:
         await producer.stop()
+
+
+async def record_applied(conn: asyncpg.Connection, event: Event) -> bool:
+    """What the projector adds to every applied event, inside its transaction: the
+    applied-events record and the announcement (delivered at commit). False when the event
+    was recorded before."""
+    first = await conn.fetchval(
+        "INSERT INTO applied_events (event_id, event_type, image_id, occurred_at) "
+        "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING RETURNING true",
+        event.event_id,
+        spec_for(event).ce_type,
+        event.image_id,
+        event.occurred_at,
+    )
+    if first:
+        await conn.execute(
+            "SELECT pg_notify($1, $2)",
+            APPLIED_CHANNEL,
+            applied_payload(event.event_id, event.image_id),
+        )
+    return bool(first)
 
 
 @dataclass
@@ -229,14 +270,26 @@ class ReadModelRows:
             await conn.execute(
                 """INSERT INTO processing_tasks (id, image_id, owner, status, attempt,
                        requested_at, created_at, updated_at)
-                   VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)""",
+                   VALUES ($1, $2, $3, 'pending', 0, $4, $4, $4)
+                   ON CONFLICT (id) DO NOTHING""",
                 task_id,
                 image_id,
                 owner,
                 now,
             )
 
-    async def apply(self, event: PushedEvent) -> None:
+    async def apply(self, event: Event, *, uploaded: bool = False) -> None:
+        """Apply ``event`` once: its rows (for a pushed event), its record, its
+        announcement. ``uploaded``: first add the image's rows if they are missing (its
+        upload was applied before, as it is for any image a processor works on)."""
+        if uploaded and isinstance(event, PushedEvent):
+            exists = await self._pool.fetchval("SELECT 1 FROM images WHERE id = $1", event.image_id)
+            if not exists:
+                await self.uploaded(event.image_id, event.owner, event.task_id)
+        if not isinstance(event, PushedEvent):
+            async with self._pool.acquire() as conn, conn.transaction():
+                await record_applied(conn, event)
+            return
         status = {
             ProcessingStarted: "processing",
             ProcessingCompleted: "completed",
@@ -254,6 +307,8 @@ class ReadModelRows:
         )
         model = event.model
         async with self._pool.acquire() as conn, conn.transaction():
+            if not await record_applied(conn, event):
+                return
             await conn.execute(
                 """UPDATE processing_tasks SET status = $2, attempt = $3, model_name = $4,
                        model_version = $5, provider = $6, results = $7::jsonb,

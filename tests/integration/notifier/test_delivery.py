@@ -9,22 +9,28 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import websockets
 
 from services.common.kafka.producer import EventPublisher, create_producer
 from services.common.settings import CommonSettings, TopicNames
 from services.common.telemetry import Telemetry
+from tests.integration.conftest import uploaded_event
 from tests.integration.notifier.conftest import (
     UPLOAD_URL,
     NotifierProcess,
     Owner,
+    ProjectedPublisher,
     PushedEvent,
     ReadModelRows,
     WsClient,
     connect_ready,
+    record_applied,
+    start_notifier,
 )
 from tests.unit.notifier import factory as ev
 
@@ -136,9 +142,9 @@ async def test_subscribing_after_completion_gets_a_completed_snapshot_with_links
     await client.close()
 
 
-async def test_a_client_reconnecting_between_start_and_completion_learns_of_completion(
+async def test_a_completion_is_pushed_only_once_the_read_model_has_it(
     notifier: NotifierProcess,
-    publisher: EventPublisher,
+    publisher: ProjectedPublisher,
     rows: ReadModelRows,
     make_owner: MakeOwner,
 ) -> None:
@@ -148,46 +154,40 @@ async def test_a_client_reconnecting_between_start_and_completion_learns_of_comp
     first = await connect_ready(notifier, owner.key)
     await first.send({"type": "subscribe", "images": [image_id]})
     assert (await first.expect_type("snapshot"))["images"][0]["status"] == "queued"
-    started = ev.started(image_id, owner.name, task_id, at=now())
-    await publisher.publish(started)
-    await rows.apply(started)
+    await publisher.publish(ev.started(image_id, owner.name, task_id, at=now()))
     assert [e["type"] for e in await first.wait_events(1)] == [STARTED]
-    await first.close()
 
-    # Completed while the client is away, and the read model has not applied it yet.
-    accepted = await notifier.metric(
-        "notifier_events_total", type="ProcessingCompleted", verdict="accepted"
-    )
+    # Completed is on Kafka and consumed, but the projector has not applied it yet.
+    held = await notifier.metric("notifier_held_events")
     completed = ev.completed(image_id, owner.name, task_id, at=now())
-    await publisher.publish(completed)
+    await publisher.publish_only(completed)
     deadline = time.monotonic() + 15
-    while (
-        await notifier.metric(
-            "notifier_events_total", type="ProcessingCompleted", verdict="accepted"
-        )
-        <= accepted
-    ):
-        assert time.monotonic() < deadline, "the notifier did not consume the completion"
+    while await notifier.metric("notifier_held_events") <= held:
+        assert time.monotonic() < deadline, "the notifier did not hold the completion"
         await asyncio.sleep(0.05)
-
+    await first.roundtrip()
+    assert [e["type"] for e in first.events()] == [STARTED]
+    # A client arriving now sees what the read model says: still processing.
     second = await connect_ready(notifier, owner.key)
     await second.send({"type": "subscribe", "images": [image_id]})
     (image,) = (await second.expect_type("snapshot"))["images"]
-    # The read model still says processing; the snapshot knows better.
+    assert image["status"] == "processing"
+    await first.close()
+
+    # The projector applies it: pushed at once, and a reconnect finds it in the snapshot.
+    await rows.apply(completed)
+    (pushed,) = await second.wait_events(1)
+    assert pushed["type"] == COMPLETED and pushed["id"] == completed.event_id
+    assert second.received[-1]["links"] == result_links(image_id)
+    third = await connect_ready(notifier, owner.key)
+    await third.send({"type": "subscribe", "images": [image_id]})
+    (image,) = (await third.expect_type("snapshot"))["images"]
     assert image["status"] == "completed"
     assert image["links"] == result_links(image_id)
     assert image["task_id"] == task_id
-    await second.roundtrip()
-    assert second.events() == []
-    await second.close()
-
-    # Once the projector caught up, a reconnect gets the completion in the snapshot.
-    await rows.apply(completed)
-    third = await connect_ready(notifier, owner.key)
-    await third.send({"type": "subscribe", "images": [image_id]})
-    assert (await third.expect_type("snapshot"))["images"][0]["status"] == "completed"
     await third.roundtrip()
     assert third.events() == []
+    await second.close()
     await third.close()
 
 
@@ -378,3 +378,34 @@ async def test_invalid_records_are_skipped_and_later_events_still_arrive(
     after = await notifier.metric("notifier_invalid_records_total", reason="envelope_invalid")
     assert after == before + 1
     await client.close()
+
+
+async def test_an_id_projected_during_the_grace_period_is_answered_on_its_announcement(
+    tmp_path: Path,
+    notifier_topics: TopicNames,
+    pg: asyncpg.Pool,
+    rows: ReadModelRows,
+    make_owner: MakeOwner,
+) -> None:
+    # A long grace period: an answer well within it comes from the announcement.
+    patient = await start_notifier(
+        notifier_topics, tmp_path / "patient.log", unknown_image_grace_seconds=30
+    )
+    try:
+        owner = await make_owner()
+        image_id, task_id = new_image()
+        client = await connect_ready(patient, owner.key)
+        asked = time.monotonic()
+        await client.send({"type": "subscribe", "images": [image_id], "request_id": "late"})
+        await asyncio.sleep(0.5)
+        await rows.uploaded(image_id, owner.name, task_id)
+        upload = uploaded_event().model_copy(update={"image_id": image_id, "owner": owner.name})
+        async with pg.acquire() as conn, conn.transaction():
+            assert await record_applied(conn, upload)
+        snapshot = await client.expect(lambda m: m.get("request_id") == "late", within=10)
+        assert snapshot["type"] == "snapshot"
+        assert snapshot["images"][0]["status"] == "queued"
+        assert time.monotonic() - asked < 10
+        await client.close()
+    finally:
+        await patient.stop()

@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import asyncpg
 import websockets
 from aiokafka.admin import NewPartitions
 
@@ -17,13 +18,19 @@ from services.common.envelope import encode
 from services.common.kafka.admin import admin_client, create_topics, describe_topics, project_topics
 from services.common.kafka.producer import create_producer
 from services.common.settings import CommonSettings, TopicNames
-from tests.integration.notifier.conftest import Owner, connect_ready, start_notifier
+from tests.integration.notifier.conftest import (
+    Owner,
+    ReadModelRows,
+    connect_ready,
+    start_notifier,
+)
 from tests.unit.notifier import factory as ev
 
 
 async def test_new_partitions_are_picked_up_from_their_beginning(
     stack: CommonSettings,
     make_owner: Callable[[], Awaitable[Owner]],
+    pg: asyncpg.Pool,
     tmp_path: Path,
 ) -> None:
     topics = TopicNames(prefix=f"test.notifier.{uuid.uuid4().hex[:10]}.", partitions=1)
@@ -63,6 +70,7 @@ async def test_new_partitions_are_picked_up_from_their_beginning(
             )
         finally:
             await producer.stop()
+        await ReadModelRows(pg).apply(event, uploaded=True)  # as the projector would
         (received,) = await client.wait_events(1)
         assert received["id"] == event.event_id
         await client.close()

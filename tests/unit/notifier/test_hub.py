@@ -10,7 +10,9 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry
 
+from services.common.envelope import EventEnvelope
 from services.notifier.domain.client_messages import Subscribe, Unsubscribe
+from services.notifier.domain.held import HeldEvents
 from services.notifier.domain.links import Links
 from services.notifier.domain.progress import Status
 from services.notifier.domain.recent import RecentEvents
@@ -42,6 +44,7 @@ class FakeClient:
 class FakeReadModel:
     def __init__(self) -> None:
         self.rows: dict[str, ImageSnapshot] = {}
+        self.applied_ids: set[str] = set()
         self.down = False
         self.during_read: list[Any] = []  # callables run while "awaiting" the database
 
@@ -62,6 +65,10 @@ class FakeReadModel:
             )
         ]
         return rows[:limit]
+
+    async def readable(self, event_ids: Sequence[str]) -> set[str]:
+        await self._io()
+        return {i for i in event_ids if i in self.applied_ids}
 
     async def _io(self) -> None:
         if self.down:
@@ -90,19 +97,30 @@ def make_hub(
     max_subscriptions: int = 10,
     max_connections_per_owner: int = 3,
     unknown_image_grace_seconds: float = 0.0,
+    held: HeldEvents | None = None,
+    metrics: NotifierMetrics | None = None,
 ) -> Hub:
     return Hub(
         read_model,
         RecentEvents(max_images=100, max_age_seconds=60),
+        held if held is not None else HeldEvents(max_events=100),
         Links("http://up"),
         Limits(
             max_subscriptions=max_subscriptions,
             max_connections_per_owner=max_connections_per_owner,
             snapshot_limit=50,
             unknown_image_grace_seconds=unknown_image_grace_seconds,
+            held_check_seconds=2.0,
         ),
-        NotifierMetrics(CollectorRegistry()),
+        metrics or NotifierMetrics(CollectorRegistry()),
     )
+
+
+def push(hub: Hub, envelope: EventEnvelope) -> int:
+    """Consume an event and release it as the read model shows it; the clients it was
+    queued for."""
+    assert hub.publish(envelope) == 0
+    return hub.release([envelope.event.event_id]) or 0
 
 
 def subscribe(*images: str, request_id: str | None = None) -> Subscribe:
@@ -128,7 +146,7 @@ async def test_events_reach_only_subscribers_of_the_image_and_of_its_owner() -> 
     assert by_image.messages[0]["request_id"] == "r1"
     assert [i["status"] for i in by_owner.messages[0]["images"]] == ["processing"]
 
-    assert hub.publish(ev.envelope(ev.completed("img"))) == 2
+    assert push(hub, ev.envelope(ev.completed("img"))) == 2
     assert by_image.types()[-1] == "io.clearcut.image.processing.completed.v1"
     assert by_owner.types()[-1] == "io.clearcut.image.processing.completed.v1"
     assert other_image.messages == []
@@ -143,7 +161,7 @@ async def test_a_client_subscribed_twice_over_gets_each_event_once() -> None:
     hub.register(client)
     await hub.subscribe(client, subscribe("img"))
     await hub.subscribe(client, Subscribe(type="subscribe", all=True))
-    assert hub.publish(ev.envelope(ev.completed("img"))) == 1
+    assert push(hub, ev.envelope(ev.completed("img"))) == 1
 
 
 async def test_an_event_during_the_snapshot_read_is_in_the_snapshot() -> None:
@@ -153,14 +171,14 @@ async def test_an_event_during_the_snapshot_read_is_in_the_snapshot() -> None:
     client = FakeClient("alice")
     hub.register(client)
     done = ev.completed("img")
-    read_model.during_read.append(lambda: hub.publish(ev.envelope(done)))
+    read_model.during_read.append(lambda: push(hub, ev.envelope(done)))
     await hub.subscribe(client, subscribe("img"))
     assert client.types() == ["snapshot"]
     (image,) = client.messages[0]["images"]
     assert image["status"] == "completed"
     assert image["links"]["cutout"] == "http://up/v1/images/img/result?kind=cutout"
     # Neither that event nor a duplicate of it is sent again.
-    assert hub.publish(ev.envelope(done)) == 0
+    assert push(hub, ev.envelope(done)) == 0
 
 
 async def test_events_the_snapshot_already_tells_are_not_repeated() -> None:
@@ -170,16 +188,16 @@ async def test_events_the_snapshot_already_tells_are_not_repeated() -> None:
     client = FakeClient("alice")
     hub.register(client)
     await hub.subscribe(client, subscribe("img"))
-    assert hub.publish(ev.envelope(ev.started("img"))) == 0
-    assert hub.publish(ev.envelope(ev.completed("img"))) == 0
+    assert push(hub, ev.envelope(ev.started("img"))) == 0
+    assert push(hub, ev.envelope(ev.completed("img"))) == 0
     assert client.types() == ["snapshot"]
     # A new task of the image is news.
-    assert hub.publish(ev.envelope(ev.started("img", task_id="task-2", at=9))) == 1
+    assert push(hub, ev.envelope(ev.started("img", task_id="task-2", at=9))) == 1
 
 
 async def test_an_image_only_the_recent_events_know_gets_a_snapshot_from_them() -> None:
     hub = make_hub(FakeReadModel())
-    hub.publish(ev.envelope(ev.started("new")))
+    push(hub, ev.envelope(ev.started("new")))
     client = FakeClient("alice")
     hub.register(client)
     await hub.subscribe(client, subscribe("new"))
@@ -201,7 +219,7 @@ async def test_unknown_and_foreign_images_get_the_same_error_and_no_subscription
         ("unknown_image", "nowhere", "r2"),
     ]
     assert errors[0]["message"] == "image 'bobs' does not exist or does not belong to you"
-    assert hub.publish(ev.envelope(ev.completed("bobs", owner="bob"))) == 0
+    assert push(hub, ev.envelope(ev.completed("bobs", owner="bob"))) == 0
 
 
 async def test_an_image_that_appears_within_the_grace_period_is_subscribed() -> None:
@@ -248,7 +266,7 @@ async def test_a_client_whose_queue_is_full_is_dropped_and_others_still_get_even
         hub.register(client)
         await hub.subscribe(client, Subscribe(type="subscribe", all=True))
     for n in range(5):
-        hub.publish(ev.envelope(ev.started(f"img-{n}")))
+        push(hub, ev.envelope(ev.started(f"img-{n}")))
     assert slow.dropped and len(slow.messages) == 2
     assert len(fast.messages) == 6
     assert slow not in hub.clients
@@ -264,7 +282,7 @@ async def test_an_unreachable_read_model_is_an_error_without_subscription() -> N
     assert client.messages[-1]["code"] == "unavailable"
     await hub.subscribe(client, Subscribe(type="subscribe", all=True))
     assert client.messages[-1]["code"] == "unavailable"
-    assert hub.publish(ev.envelope(ev.started("img"))) == 0
+    assert push(hub, ev.envelope(ev.started("img"))) == 0
 
 
 async def test_all_with_since_includes_recent_finished_images() -> None:
@@ -285,9 +303,9 @@ async def test_all_merges_recent_events_and_adds_images_the_read_model_lacks() -
     read_model = FakeReadModel()
     read_model.rows["lagging"] = row("lagging", status=Status.PROCESSING)
     hub = make_hub(read_model)
-    hub.publish(ev.envelope(ev.completed("lagging", at=5)))
-    hub.publish(ev.envelope(ev.started("unprojected", at=6)))
-    hub.publish(ev.envelope(ev.completed("finished", at=7)))
+    push(hub, ev.envelope(ev.completed("lagging", at=5)))
+    push(hub, ev.envelope(ev.started("unprojected", at=6)))
+    push(hub, ev.envelope(ev.completed("finished", at=7)))
     client = FakeClient("alice")
     hub.register(client)
     await hub.subscribe(client, Subscribe(type="subscribe", all=True))
@@ -309,10 +327,10 @@ async def test_a_deletion_is_told_once_then_the_image_is_forgotten() -> None:
     await hub.subscribe(by_image, subscribe("img"))
     await hub.subscribe(by_owner, Subscribe(type="subscribe", all=True))
     await hub.subscribe(other_owner, Subscribe(type="subscribe", all=True))
-    hub.publish(ev.envelope(ev.started("img", at=1)))
+    push(hub, ev.envelope(ev.started("img", at=1)))
 
     deletion = ev.deleted("img")
-    assert hub.publish(ev.envelope(deletion)) == 2
+    assert push(hub, ev.envelope(deletion)) == 2
     told = by_image.messages[-1]
     assert told["image_id"] == "img" and told["event"]["type"] == "io.clearcut.image.deleted.v1"
     assert told["event"]["data"]["deleted_by"] == "alice"
@@ -320,10 +338,147 @@ async def test_a_deletion_is_told_once_then_the_image_is_forgotten() -> None:
     assert other_owner.types() == ["snapshot"]
 
     # Forgotten: a re-delivery and the image's later events reach no one.
-    assert hub.publish(ev.envelope(deletion)) == 0
-    assert hub.publish(ev.envelope(ev.completed("img", at=9))) == 0
+    assert push(hub, ev.envelope(deletion)) == 0
+    assert push(hub, ev.envelope(ev.completed("img", at=9))) == 0
     assert by_image.types()[-1] == by_owner.types()[-1] == "io.clearcut.image.deleted.v1"
     # The image subscription ended; the owner-wide one goes on for other images.
     read_model.rows["img-2"] = row("img-2")
-    assert hub.publish(ev.envelope(ev.completed("img-2"))) == 1
+    assert push(hub, ev.envelope(ev.completed("img-2"))) == 1
     assert by_owner.types()[-1] == "io.clearcut.image.processing.completed.v1"
+
+
+async def test_an_event_is_held_until_the_read_model_shows_it() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["img"] = row("img")
+    registry = CollectorRegistry()
+    hub = make_hub(read_model, metrics=NotifierMetrics(registry))
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, subscribe("img"))
+    completed = ev.envelope(ev.completed("img"))
+    event_id = completed.event.event_id
+    assert hub.publish(completed) == 0
+    assert registry.get_sample_value("notifier_held_events") == 1
+    # Announced, but the read model does not show it (yet): still held.
+    hub.applied(event_id, "img")
+    assert await hub.look_up_pending() == 0
+    assert client.types() == ["snapshot"]
+    read_model.applied_ids.add(event_id)
+    hub.applied(event_id, "img")
+    assert await hub.look_up_pending() == 1
+    assert client.types() == ["snapshot", "io.clearcut.image.processing.completed.v1"]
+    assert registry.get_sample_value("notifier_held_events") == 0
+    # Announced again (a second projector replica): pushed once only.
+    hub.applied(event_id, "img")
+    assert await hub.look_up_pending() == 0
+    assert len(client.messages) == 2
+
+
+async def test_an_event_announced_before_it_is_consumed_is_looked_up_when_it_comes() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["img"] = row("img")
+    hub = make_hub(read_model)
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, subscribe("img"))
+    completed = ev.envelope(ev.completed("img"))
+    read_model.applied_ids.add(completed.event.event_id)
+    hub.applied(completed.event.event_id, "img")
+    assert await hub.look_up_pending() == 0
+    hub.publish(completed)
+    assert await hub.look_up_pending() == 1
+    assert client.types()[-1] == "io.clearcut.image.processing.completed.v1"
+
+
+async def test_a_completion_applied_before_its_upload_waits_for_the_upload() -> None:
+    read_model = FakeReadModel()
+    hub = make_hub(read_model)
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, Subscribe(type="subscribe", all=True))
+    completed = ev.envelope(ev.completed("img"))
+    hub.publish(completed)
+    hub.applied(completed.event.event_id, "img")  # applied, but no image row yet
+    assert await hub.look_up_pending() == 0
+    # The upload is applied: its announcement looks up every held event of the image.
+    read_model.rows["img"] = row("img")
+    read_model.applied_ids.add(completed.event.event_id)
+    hub.applied("5b0e4c8a-0000-4000-8000-000000000001", "img")
+    assert await hub.look_up_pending() == 1
+    assert client.types()[-1] == "io.clearcut.image.processing.completed.v1"
+
+
+async def test_a_missed_announcement_is_made_up_by_the_applied_events_view() -> None:
+    now = [100.0]
+    read_model = FakeReadModel()
+    read_model.rows["img"] = row("img", status=Status.QUEUED)
+    hub = make_hub(read_model, held=HeldEvents(max_events=100, clock=lambda: now[0]))
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, subscribe("img"))
+    started, completed = ev.envelope(ev.started("img")), ev.envelope(ev.completed("img"))
+    hub.publish(completed)
+    hub.publish(started)
+    read_model.applied_ids = {completed.event.event_id, started.event.event_id}
+    # Not held long enough to be looked up yet: the announcement may still come.
+    assert await hub.check_held() == 0
+    now[0] += 2.5
+    assert await hub.check_held() == 2
+    # Pushed in the order they happened; the forward-only rule still applies.
+    assert client.types() == [
+        "snapshot",
+        "io.clearcut.image.processing.started.v1",
+        "io.clearcut.image.processing.completed.v1",
+    ]
+
+
+async def test_after_a_reconnect_every_held_event_is_looked_up() -> None:
+    read_model = FakeReadModel()
+    read_model.rows["img"] = row("img", status=Status.QUEUED)
+    hub = make_hub(read_model)
+    client = FakeClient("alice")
+    hub.register(client)
+    await hub.subscribe(client, subscribe("img"))
+    applied, pending = ev.envelope(ev.started("img")), ev.envelope(ev.completed("img"))
+    hub.publish(applied)
+    hub.publish(pending)
+    read_model.applied_ids = {applied.event.event_id}
+    assert await hub.check_held(everything=True) == 1
+    assert client.types()[-1] == "io.clearcut.image.processing.started.v1"
+    read_model.down = True
+    assert await hub.check_held(everything=True) == 0  # unreachable: still held, no error
+    read_model.down = False
+    read_model.applied_ids.add(pending.event.event_id)
+    assert await hub.check_held(everything=True) == 1
+    assert client.types()[-1] == "io.clearcut.image.processing.completed.v1"
+
+
+async def test_past_the_most_held_events_the_oldest_is_dropped_and_counted() -> None:
+    registry = CollectorRegistry()
+    hub = make_hub(
+        FakeReadModel(), held=HeldEvents(max_events=2), metrics=NotifierMetrics(registry)
+    )
+    first, *others = [ev.envelope(ev.completed(f"img-{n}")) for n in range(3)]
+    for envelope in (first, *others):
+        hub.publish(envelope)
+    assert registry.get_sample_value("notifier_held_events") == 2
+    assert registry.get_sample_value("notifier_held_dropped_total") == 1
+    assert hub.release([first.event.event_id]) is None
+
+
+async def test_an_unknown_image_is_answered_when_its_upload_is_announced_not_polled() -> None:
+    read_model = FakeReadModel()
+    hub = make_hub(read_model, unknown_image_grace_seconds=30.0)
+    client = FakeClient("alice")
+    hub.register(client)
+    task = asyncio.create_task(hub.subscribe(client, subscribe("late")))
+    for _ in range(5):
+        await asyncio.sleep(0)
+    reads: list[str] = []
+    read_model.during_read.append(lambda: reads.append("read"))
+    assert client.messages == [] and reads == []  # waiting, not asking again
+    read_model.rows["late"] = row("late", status=Status.QUEUED)
+    hub.applied("8f0c1c9e-0000-4000-8000-000000000001", "late")
+    await asyncio.wait_for(task, 1.0)
+    assert client.messages[0]["images"][0]["status"] == "queued"
+    assert reads == ["read"]
