@@ -50,7 +50,7 @@ async def run_webhooks(
 ) -> None:
     metrics = WebhookMetrics(telemetry.registry)
     pool = await create_pool(common.postgres, settings.pg_pool_max)
-    store = PostgresDeliveries(pool)
+    store = PostgresDeliveries(pool, sender=common.topics.prefix)
     sender = HttpSender(settings.target_policy, settings.timeout_seconds, settings.concurrency)
     dispatcher = Dispatcher(
         store,

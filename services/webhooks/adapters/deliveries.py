@@ -21,7 +21,7 @@ from services.webhooks.ports import Claimed
 _CLAIM = """
 WITH due AS (
     SELECT id FROM webhook_deliveries
-    WHERE status = 'pending' AND next_attempt_at <= now()
+    WHERE status = 'pending' AND sender = $3 AND next_attempt_at <= now()
     ORDER BY next_attempt_at
     LIMIT $1
     FOR UPDATE SKIP LOCKED
@@ -47,8 +47,11 @@ LEFT JOIN webhook_callback_secrets s ON c.target = 'callback' AND s.owner = c.ow
 
 
 class PostgresDeliveries:
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, sender: str = "") -> None:
+        """``sender``: the deployment (its topic prefix) whose deliveries this store creates
+        and claims; another deployment sharing the database never sends them."""
         self._pool = pool
+        self._sender = sender
 
     async def record_outcome(self, outcome: Outcome) -> int:
         """Store the outcome and one delivery per target it has now: every active endpoint
@@ -77,6 +80,7 @@ class PostgresDeliveries:
                 )
                 for endpoint in endpoints:
                     created += await _insert_delivery(
+                        self._sender,
                         conn,
                         endpoint_delivery_id(outcome.key, endpoint["id"]),
                         outcome.key,
@@ -92,6 +96,7 @@ class PostgresDeliveries:
                 )
                 if callback is not None:
                     created += await _insert_delivery(
+                        self._sender,
                         conn,
                         callback_delivery_id(outcome.key),
                         outcome.key,
@@ -126,13 +131,20 @@ class PostgresDeliveries:
                 ):
                     key = row["outcome_key"]
                     created += await _insert_delivery(
-                        conn, callback_delivery_id(key), key, owner, "callback", None, stored
+                        self._sender,
+                        conn,
+                        callback_delivery_id(key),
+                        key,
+                        owner,
+                        "callback",
+                        None,
+                        stored,
                     )
                 return created
 
     async def claim_due(self, limit: int, lease_seconds: float) -> list[Claimed]:
         with postgres_errors():
-            rows = await self._pool.fetch(_CLAIM, limit, float(lease_seconds))
+            rows = await self._pool.fetch(_CLAIM, limit, float(lease_seconds), self._sender)
         return [_claimed(row) for row in rows]
 
     async def record_attempt(
@@ -227,6 +239,7 @@ class PostgresDeliveries:
 
 
 async def _insert_delivery(
+    sender: str,
     conn: asyncpg.Connection,
     delivery_id: str,
     outcome_key: str,
@@ -237,7 +250,7 @@ async def _insert_delivery(
 ) -> int:
     status = await conn.execute(
         "INSERT INTO webhook_deliveries (id, outcome_key, owner, target, endpoint_id, url, "
-        "status, next_attempt_at) VALUES ($1, $2, $3, $4, $5, $6, 'pending', now()) "
+        "status, next_attempt_at, sender) VALUES ($1, $2, $3, $4, $5, $6, 'pending', now(), $7) "
         "ON CONFLICT (id) DO NOTHING",
         delivery_id,
         outcome_key,
@@ -245,6 +258,7 @@ async def _insert_delivery(
         target,
         endpoint_id,
         url,
+        sender,
     )
     return 1 if status.endswith(" 1") else 0
 

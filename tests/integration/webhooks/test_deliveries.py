@@ -44,7 +44,7 @@ async def mine(store: PostgresDeliveries, owner: str) -> list[str]:
 
 async def test_outcomes_become_deliveries_once_each(pool: asyncpg.Pool, unique: str) -> None:
     owner = f"wh-{unique}"
-    store, registry = PostgresDeliveries(pool), EndpointRegistry(pool)
+    store, registry = PostgresDeliveries(pool, sender=f"test-{unique}"), EndpointRegistry(pool)
     first = outcome_of(completed(owner, unique), "http://api")
     assert await store.record_outcome(first) == 0  # no endpoint yet, no callback
     endpoint, secret = await registry.add(owner, "https://hooks.example.com/a", None)
@@ -79,7 +79,7 @@ async def test_a_callback_learnt_after_its_outcome_still_gets_it(
     pool: asyncpg.Pool, unique: str
 ) -> None:
     owner = f"wh-{unique}"
-    store = PostgresDeliveries(pool)
+    store = PostgresDeliveries(pool, sender=f"test-{unique}")
     data = example("ProcessingFailed") | {
         "owner": owner,
         "image_id": f"img-{unique}",
@@ -108,7 +108,7 @@ async def test_old_finished_outcomes_leave_the_log_pending_ones_stay(
     pool: asyncpg.Pool, unique: str
 ) -> None:
     owner = f"wh-{unique}"
-    store = PostgresDeliveries(pool)
+    store = PostgresDeliveries(pool, sender=f"test-{unique}")
     await EndpointRegistry(pool).add(owner, "https://hooks.example.com/a", None)
     done = outcome_of(completed(owner, f"{unique}-done"), "http://api")
     waiting = outcome_of(completed(owner, f"{unique}-waiting"), "http://api")
