@@ -7,6 +7,8 @@ states in words:
   not a 1x1 sample or random bytes (the document's request body description);
 - a valid `cursor` is one the API wrote (here: written by the same encoder for a random
   position), `since` comes before `until`, and a usage range spans at most 366 days;
+- `crop_margin` applies only with `crop=true` (the upload's description; a margin without it
+  is refused), so a valid upload that has one gets `crop=true` too;
 - an `Idempotency-Key` names one request: a valid case gets a key of its own, so two
   different requests never share one (422 `idempotency_key_reused` is the documented answer
   when they do).
@@ -26,6 +28,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from services.upload.domain.listing import encode_cursor
+from services.upload.domain.options import parse_crop_margin, parse_flag
 from services.upload.domain.usage import MAX_DAYS
 
 MIN_SIDE = int(os.environ.get("CLEARCUT_UPLOAD_MIN_DIMENSION", "16"))
@@ -91,10 +94,32 @@ def before_call(context: Any, case: Any, kwargs: Any) -> None:
             _usage_range(query)
         else:
             _time_range(query)
+    if case.operation.path == "/v1/images" and case.operation.method.upper() == "POST":
+        _margin_with_crop(case)
     headers = case.headers
     key = headers.get("Idempotency-Key") if headers else None
     if isinstance(key, str):
         headers["Idempotency-Key"] = key[:200] + "-" + uuid.uuid4().hex
+
+
+def _margin_with_crop(case: Any) -> None:
+    """A form field wins over the query parameter of the same name (as the server reads
+    them); where the margin that counts is set, the crop that counts is made true."""
+    query = case.query if isinstance(case.query, dict) else {}
+    form = case.body if isinstance(case.body, dict) else {}
+
+    def effective(name: str) -> Any:
+        return form.get(name, query.get(name))
+
+    margin = effective("crop_margin")
+    if not isinstance(margin, str) or parse_crop_margin(margin) is None:
+        return
+    crop = effective("crop")
+    if isinstance(crop, str) and parse_flag("crop", crop):
+        return
+    (form if "crop" in form else query if case.query is not None else form)["crop"] = "true"
+    if case.query is None and not form:
+        case.query = {"crop": "true"}
 
 
 def _time_range(query: dict[str, Any]) -> None:

@@ -44,6 +44,21 @@ OUTPUT_FORMATS = ["png", "webp", ""]
 BACKGROUND_PATTERN = "^(|transparent|#[0-9a-fA-F]{6}|#[0-9a-fA-F]{3})$"
 LISTABLE_STATUSES = [s.value for s in ImageStatus if s is not ImageStatus.EXPIRED]
 FOREGROUND_VALUES = ["true", "false", "1", "0", "yes", "no", "on", "off", ""]
+# 1 to 4 sides, each at most 500 px (a bare number is pixels) or 50 %. An option given
+# empty means its default, as when it is absent.
+_MARGIN_SIDE = "(500|[1-4]?[0-9]{1,2})(px)?|(50|[1-4]?[0-9])%"
+CROP_MARGIN_PATTERN = f"^(|({_MARGIN_SIDE})( ({_MARGIN_SIDE})){{0,3}})$"
+# The callback URLs the document promises to take (the server takes a few more forms).
+CALLBACK_URL_PATTERN = (
+    r"^$|^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[1-9][0-9]{0,3})?(/[A-Za-z0-9._~/-]*)?$"
+)
+SHAPE_VALUES: dict[str, Any] = {
+    "crop": {"enum": FOREGROUND_VALUES},
+    "crop_margin": {"pattern": CROP_MARGIN_PATTERN},
+    "channels": {"enum": ["rgba", "alpha", ""]},
+    "size": {"enum": [*(s.value for s in SizePreset), ""]},
+    "callback_url": {"pattern": CALLBACK_URL_PATTERN, "maxLength": 2048},
+}
 _UPLOAD_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -62,11 +77,10 @@ _UPLOAD_BODY: dict[str, Any] = {
                         "background": {"type": "string", "pattern": BACKGROUND_PATTERN},
                         "model": {"type": "string"},
                         "foreground_estimation": {"type": "string", "enum": FOREGROUND_VALUES},
-                        "crop": {"type": "boolean"},
-                        "crop_margin": {"type": "string"},
-                        "channels": {"type": "string", "enum": ["rgba", "alpha"]},
-                        "size": {"type": "string", "enum": [s.value for s in SizePreset]},
-                        "callback_url": {"type": "string", "format": "uri"},
+                        **{
+                            name: {"type": "string", **schema}
+                            for name, schema in SHAPE_VALUES.items()
+                        },
                     },
                 },
                 "encoding": {"file": {"contentType": ", ".join(IMAGE_TYPES)}},
@@ -115,14 +129,16 @@ CallbackQuery = Annotated[
         "signed webhook POST (besides your registered endpoints; see the README's Webhooks "
         "section). At most 2048 characters, no credentials or fragment; a private, loopback "
         "or link-local target is refused when the webhook is sent, recorded in "
-        "`GET /v1/webhooks/deliveries`."
+        "`GET /v1/webhooks/deliveries`.",
+        json_schema_extra=SHAPE_VALUES["callback_url"],
     ),
 ]
 CropQuery = Annotated[
     str | None,
     Query(
         description="`true`: the cut-out is cropped to the subject's box (pixels of the mask "
-        "at least half opaque) plus `crop_margin`; an image without a subject stays whole."
+        "at least half opaque) plus `crop_margin`; an image without a subject stays whole.",
+        json_schema_extra=SHAPE_VALUES["crop"],
     ),
 ]
 CropMarginQuery = Annotated[
@@ -131,19 +147,24 @@ CropMarginQuery = Annotated[
         description="With `crop=true`: 1 to 4 values like CSS (`30px`, `10%`, `10px 20px`, "
         "top right bottom left), each at most 500px or 50% (of the box's height for top and "
         "bottom, its width for left and right); beyond the photo the margin is transparent "
-        "(or the background colour)."
+        "(or the background colour). Refused without `crop=true`.",
+        json_schema_extra=SHAPE_VALUES["crop_margin"],
     ),
 ]
 ChannelsQuery = Annotated[
     str | None,
-    Query(description="`rgba` (default) or `alpha`: the cut-out is the alpha alone (greyscale)."),
+    Query(
+        description="`rgba` (default) or `alpha`: the cut-out is the alpha alone (greyscale).",
+        json_schema_extra=SHAPE_VALUES["channels"],
+    ),
 ]
 SizeQuery = Annotated[
     str | None,
     Query(
         description="Scale the cut-out down to at most: `preview`, `small`, `regular` 0.25 "
         "megapixels, `medium` 1.5, `hd` 4; `auto`, `full`, `4k` (default) keep the original's "
-        "size. The mask always has the original's size."
+        "size. The mask always has the original's size.",
+        json_schema_extra=SHAPE_VALUES["size"],
     ),
 ]
 IdempotencyKey = Annotated[

@@ -25,7 +25,13 @@ from services.upload.api.models import RemoveBgErrors
 from services.upload.composition import Services
 from services.upload.domain.errors import ErrorCode, Rejected
 from services.upload.domain.foreground import foreground_headers
-from services.upload.domain.removebg import IMAGE_FIELDS, PARAMETERS, parse_request
+from services.upload.domain.removebg import (
+    IMAGE_FIELDS,
+    PARAMETERS,
+    SIZES,
+    AnswerFormat,
+    parse_request,
+)
 from services.upload.domain.usage import totals, usage_range
 from services.upload.removebg import RemoveBgAnswer
 from services.upload.waiting import Busy
@@ -119,6 +125,30 @@ def _text(value: Any) -> str:
     '`X-Credits-Charged`; with `Accept: application/json`, `{"data": {"result_b64", '
     '"foreground_top", ...}}`.',
     response_class=Response,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "description": "A multipart form with the image in `image_file`, as remove.bg's "
+            "clients send it (the same fields also come URL-encoded or as a JSON object, with "
+            "`image_file_b64` or `image_url` instead of `image_file`: exactly one of the "
+            "three).",
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["image_file"],
+                        "properties": {
+                            "image_file": {"type": "string", "format": "binary"},
+                            "size": {"type": "string", "enum": list(SIZES)},
+                            "format": {"type": "string", "enum": [f.value for f in AnswerFormat]},
+                            "channels": {"type": "string", "enum": ["rgba", "alpha"]},
+                        },
+                    },
+                    "encoding": {"image_file": {"contentType": "image/png, image/jpeg"}},
+                }
+            },
+        }
+    },
     responses={
         200: {
             "description": "The result.",
