@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from services.common.aiohttp_ops import bound_port
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
 from services.notifier.adapters.api_keys import ApiKeys
@@ -87,7 +88,7 @@ async def run_notifier(
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port, backlog=settings.backlog)
         await site.start()
-        port = _bound_port(runner, settings.port)
+        port = bound_port(runner, settings.port)
         logger.info("notifier listening on ws://%s:%d%s", settings.host, port, WEBSOCKET_PATH)
         feed_task = asyncio.create_task(feed.run(hub.publish, feed_stop), name="event-feed")
         if on_started is not None:
@@ -106,10 +107,3 @@ async def run_notifier(
         if feed_task is not None and not feed_task.done():
             await feed_task
         await pool.close()
-
-
-def _bound_port(runner: web.AppRunner, configured: int) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return configured
