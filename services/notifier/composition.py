@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from services.common.aiohttp_ops import bound_port
 from services.common.settings import CommonSettings
 from services.common.telemetry import Telemetry
 from services.notifier.adapters.api_keys import ApiKeys
@@ -97,7 +98,7 @@ async def run_notifier(
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port, backlog=settings.backlog)
         await site.start()
-        port = _bound_port(runner, settings.port)
+        port = bound_port(runner, settings.port)
         logger.info("notifier listening on ws://%s:%d%s", settings.host, port, WEBSOCKET_PATH)
         side_tasks = [
             asyncio.create_task(listener.run(feed_stop), name="applied-listener"),
@@ -136,10 +137,3 @@ async def _check_held(hub: Hub, every: float, stop: asyncio.Event) -> None:
                 await hub.check_held()
             except Exception:
                 logger.exception("looking up held events failed")
-
-
-def _bound_port(runner: web.AppRunner, configured: int) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return configured

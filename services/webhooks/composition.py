@@ -19,6 +19,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 
+from services.common.aiohttp_ops import bound_port, ops_app
 from services.common.kafka.consumer import EventConsumer, consumer_config
 from services.common.kafka.producer import create_producer
 from services.common.settings import CommonSettings
@@ -30,7 +31,6 @@ from services.webhooks.dispatcher import Dispatcher
 from services.webhooks.intake import intake_handler
 from services.webhooks.metrics import WebhookMetrics
 from services.webhooks.settings import WebhooksSettings
-from services.webhooks.web import create_web_app
 
 logger = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ async def run_webhooks(
     async def postgres_ready() -> None:
         await ping(pool, settings.readiness_timeout_seconds)
 
-    app = create_web_app(
+    app = ops_app(
         {"kafka": kafka_ready, "postgres": postgres_ready},
         telemetry.registry,
         readiness_timeout=settings.readiness_timeout_seconds,
@@ -94,7 +94,7 @@ async def run_webhooks(
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
         await site.start()
-        port = _bound_port(runner, settings.port)
+        port = bound_port(runner, settings.port)
         logger.info("webhooks health and metrics on http://%s:%d", settings.host, port)
         await sender.start()
         await producer.start()
@@ -135,10 +135,3 @@ async def run_webhooks(
             await producer.stop()
         await sender.close()
         await pool.close()
-
-
-def _bound_port(runner: web.AppRunner, configured: int) -> int:
-    for address in runner.addresses:
-        if isinstance(address, tuple) and len(address) >= 2:
-            return int(address[1])
-    return configured

@@ -1,6 +1,7 @@
 """The services as real processes (`python -m services.cli.main <service>`), each on a port
 of its own and on the topics of one test module's prefix, with its output in a log file.
-`Services` is the four of them for one module; `running()` starts, awaits and stops them."""
+`services_for()` builds the `Services` of one module (by default upload, projector,
+processor and notifier; webhooks too on request); `running()` starts, awaits and stops them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -85,20 +86,38 @@ class ServiceProcess:
 
 
 SERVICE_ORDER = ("upload", "projector", "processor", "notifier")
+"""The services `services_for` starts unless told otherwise; "webhooks" may be added."""
+COMMANDS = {"webhooks": "webhooks serve"}  # the CLI command of a service, where not its name
+PORT_SETTINGS = {
+    "upload": "CLEARCUT_UPLOAD_PORT",
+    "processor": "CLEARCUT_PROCESSOR_WEB_PORT",
+    "notifier": "CLEARCUT_NOTIFIER_PORT",
+    "webhooks": "CLEARCUT_WEBHOOKS_PORT",
+}  # the projector serves nothing a test waits on
 
 
 @dataclass
 class Services:
-    """upload, projector, processor and notifier of one test module: free ports, topics of
-    the module's own prefix, consumer groups of their own, logs in one folder."""
+    """The services of one test module: free ports, topics of the module's own prefix,
+    consumer groups of their own, logs in one folder."""
 
     unique: str
     topics: TopicNames
     logs: Path
-    upload_port: int
-    notifier_port: int
-    processor_port: int
+    ports: dict[str, int]
     processes: dict[str, ServiceProcess]
+
+    @property
+    def upload_port(self) -> int:
+        return self.ports["upload"]
+
+    @property
+    def notifier_port(self) -> int:
+        return self.ports["notifier"]
+
+    @property
+    def processor_port(self) -> int:
+        return self.ports["processor"]
 
     @property
     def api(self) -> str:
@@ -115,12 +134,24 @@ class Services:
     def __getitem__(self, name: str) -> ServiceProcess:
         return self.processes[name]
 
-    def replace(self, name: str) -> ServiceProcess:
-        """A new, not yet started process of the same service with the same settings, in
-        place of the old one (which the caller has stopped): `running()` stops this one."""
+    def replace(self, name: str, env: dict[str, str] | None = None) -> ServiceProcess:
+        """A new, not yet started process of the same service with the same settings (or
+        with ``env`` instead), in place of the old one (which the caller has stopped):
+        `running()` stops this one."""
         old = self.processes[name]
-        self.processes[name] = ServiceProcess(name, self.logs, old.env, old.ready_url)
+        self.processes[name] = ServiceProcess(
+            old.command, self.logs, old.env if env is None else env, old.ready_url
+        )
         return self.processes[name]
+
+    def another(self, name: str, settings: dict[str, str]) -> ServiceProcess:
+        """A second, not yet started process of service ``name`` on a free port of its own,
+        with that service's settings and ``settings`` on top; the caller starts and stops
+        it (`running()` does not know it)."""
+        old = self.processes[name]
+        port = free_port()
+        env = old.env | {PORT_SETTINGS[name]: str(port)} | settings
+        return ServiceProcess(old.command, self.logs, env, f"http://127.0.0.1:{port}/readyz")
 
 
 async def services_for(
@@ -128,20 +159,27 @@ async def services_for(
     module: str,
     logs: Path,
     *,
+    names: Sequence[str] = SERVICE_ORDER,
+    partitions: int = 1,
+    common: dict[str, str] | None = None,
     upload: dict[str, str] | None = None,
     projector: dict[str, str] | None = None,
     processor: dict[str, str] | None = None,
     notifier: dict[str, str] | None = None,
+    webhooks: dict[str, str] | None = None,
 ) -> Services:
-    """The four services for `module`, on topics `test.e2e.<module>.<random>.` created here;
-    each dict adds settings (environment variables) to that service's defaults."""
+    """The services ``names`` for `module` (not started), on topics
+    `test.e2e.<module>.<random>.` of ``partitions`` partitions created here. ``common`` adds
+    settings (environment variables) to every service; each per-service dict adds them to
+    that service's defaults, and wins over ``common``."""
     unique = uuid.uuid4().hex[:10]
-    topics = TopicNames(prefix=f"test.e2e.{module}.{unique}.", partitions=1)
+    topics = TopicNames(prefix=f"test.e2e.{module}.{unique}.", partitions=partitions)
     await create_topics(stack.kafka, project_topics(topics))
-    ports = {name: free_port() for name in ("upload", "notifier", "processor")}
-    env = {"CLEARCUT_TOPIC_PREFIX": topics.prefix}
+    ports = {name: free_port() for name in PORT_SETTINGS}
+    api = f"http://127.0.0.1:{ports['upload']}"
+    env = {"CLEARCUT_TOPIC_PREFIX": topics.prefix, **(common or {})}
     settings = {
-        "upload": {"CLEARCUT_UPLOAD_PORT": str(ports["upload"]), **(upload or {})},
+        "upload": upload or {},
         "projector": {
             "CLEARCUT_UPLOAD_PROJECTOR_GROUP": f"tests-projector-{unique}",
             "CLEARCUT_UPLOAD_PROJECTOR_METRICS_PORT": "0",
@@ -149,29 +187,23 @@ async def services_for(
         },
         "processor": {
             "CLEARCUT_PROCESSOR_APP_ID": f"tests-processor-{unique}",
-            "CLEARCUT_PROCESSOR_WEB_PORT": str(ports["processor"]),
             "CLEARCUT_PROCESSOR_WARMUP_RUNS": "1",
             **(processor or {}),
         },
-        "notifier": {
-            "CLEARCUT_NOTIFIER_PORT": str(ports["notifier"]),
-            "CLEARCUT_NOTIFIER_UPLOAD_PUBLIC_URL": f"http://127.0.0.1:{ports['upload']}",
-            **(notifier or {}),
+        "notifier": {"CLEARCUT_NOTIFIER_UPLOAD_PUBLIC_URL": api, **(notifier or {})},
+        "webhooks": {
+            "CLEARCUT_WEBHOOKS_GROUP": f"tests-webhooks-{unique}",
+            "CLEARCUT_WEBHOOKS_UPLOAD_PUBLIC_URL": api,
+            **(webhooks or {}),
         },
     }
-    ready = {
-        "upload": f"http://127.0.0.1:{ports['upload']}/readyz",
-        "projector": None,
-        "processor": f"http://127.0.0.1:{ports['processor']}/readyz",
-        "notifier": f"http://127.0.0.1:{ports['notifier']}/readyz",
-    }
-    processes = {
-        name: ServiceProcess(name, logs, env | settings[name], ready[name])
-        for name in SERVICE_ORDER
-    }
-    return Services(
-        unique, topics, logs, ports["upload"], ports["notifier"], ports["processor"], processes
-    )
+    processes = {}
+    for name in names:
+        port = {PORT_SETTINGS[name]: str(ports[name])} if name in PORT_SETTINGS else {}
+        ready = f"http://127.0.0.1:{ports[name]}/readyz" if name in PORT_SETTINGS else None
+        command = COMMANDS.get(name, name)
+        processes[name] = ServiceProcess(command, logs, env | port | settings[name], ready)
+    return Services(unique, topics, logs, ports, processes)
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import io
 import threading
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,11 +17,10 @@ from PIL import Image
 from skimage import data
 
 from services.common.auth import create_key
-from services.common.kafka.admin import create_topics, project_topics
-from services.common.settings import CommonSettings, TopicNames
+from services.common.settings import CommonSettings
 from services.upload.adapters.postgres import connect as pg_connect
 from services.upload.migrations.runner import migrate
-from tests.e2e.processes import ServiceProcess, free_port
+from tests.e2e.processes import Services, running, services_for
 
 
 def photo(size: int = 512) -> bytes:
@@ -85,70 +83,36 @@ class RemoveBgDeployment:
     owner: str
     key: str
     photos: PhotoServer
-    upload: ServiceProcess
-    env: dict[str, str]
+    services: Services
 
 
 @contextlib.asynccontextmanager
 async def removebg_deployment(
     stack: CommonSettings, logs: Path, upload_env: dict[str, str] | None = None
 ) -> AsyncIterator[RemoveBgDeployment]:
-    unique = uuid.uuid4().hex[:10]
-    topics = TopicNames(prefix=f"test.e2e.removebg.{unique}.", partitions=2)
-    await create_topics(stack.kafka, project_topics(topics))
-    owner = f"removebg-{unique}"
+    services = await services_for(
+        stack,
+        "removebg",
+        logs,
+        names=("upload", "projector", "processor"),
+        partitions=2,
+        upload={
+            "CLEARCUT_UPLOAD_REMOVEBG_IMAGE_URL": "true",
+            "CLEARCUT_UPLOAD_REMOVEBG_IMAGE_URL_ALLOW_PRIVATE": "true",
+            **(upload_env or {}),
+        },
+    )
+    owner = f"removebg-{services.unique}"
     conn = await pg_connect(stack.postgres)
     try:
         await migrate(conn)
         key = await create_key(conn, owner)
     finally:
         await conn.close()
-    env = {"CLEARCUT_TOPIC_PREFIX": topics.prefix}
-    upload_port, processor_port = free_port(), free_port()
-    upload = ServiceProcess(
-        "upload",
-        logs,
-        env
-        | {
-            "CLEARCUT_UPLOAD_PORT": str(upload_port),
-            "CLEARCUT_UPLOAD_REMOVEBG_IMAGE_URL": "true",
-            "CLEARCUT_UPLOAD_REMOVEBG_IMAGE_URL_ALLOW_PRIVATE": "true",
-        }
-        | (upload_env or {}),
-        f"http://127.0.0.1:{upload_port}/readyz",
-    )
-    services = [
-        upload,
-        ServiceProcess(
-            "projector",
-            logs,
-            env
-            | {
-                "CLEARCUT_UPLOAD_PROJECTOR_GROUP": f"tests-projector-{unique}",
-                "CLEARCUT_UPLOAD_PROJECTOR_METRICS_PORT": "0",
-            },
-        ),
-        ServiceProcess(
-            "processor",
-            logs,
-            env
-            | {
-                "CLEARCUT_PROCESSOR_APP_ID": f"tests-processor-{unique}",
-                "CLEARCUT_PROCESSOR_WEB_PORT": str(processor_port),
-                "CLEARCUT_PROCESSOR_WARMUP_RUNS": "1",
-            },
-            f"http://127.0.0.1:{processor_port}/readyz",
-        ),
-    ]
     photos = PhotoServer()
     photos.start()
     try:
-        for service in services:
-            service.start()
-        for service in services:
-            await service.wait_ready()
-        yield RemoveBgDeployment(f"http://127.0.0.1:{upload_port}", owner, key, photos, upload, env)
+        async with running(services):
+            yield RemoveBgDeployment(services.api, owner, key, photos, services)
     finally:
-        for service in services:
-            service.stop()
         photos.stop()

@@ -28,10 +28,9 @@ import websockets
 from PIL import Image
 
 from bench.nullmodel import write_null_models
-from services.common.kafka.admin import create_topics, project_topics
 from services.common.s3 import minio_client
-from services.common.settings import CommonSettings, TopicNames
-from tests.e2e.processes import ServiceProcess, free_port
+from services.common.settings import CommonSettings
+from tests.e2e.processes import running, services_for
 
 
 @dataclass
@@ -114,85 +113,43 @@ async def deployment(
     stack: CommonSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Deployment]:
     unique = uuid.uuid4().hex[:10]
-    topics = TopicNames(prefix=f"test.e2e.frontdoor.{unique}.", partitions=2)
-    await create_topics(stack.kafka, project_topics(topics))
     state_bucket = f"tests-frontdoor-{unique}"
     minio_client(stack.s3).make_bucket(state_bucket)
     stable, canary = f"null-stable-{unique}", f"null-next-{unique}"
     registry = write_null_models(tmp_path_factory.mktemp("models"), [stable, canary])
-    logs = tmp_path_factory.mktemp("frontdoor")
-    upload_port, notifier_port, processor_port = free_port(), free_port(), free_port()
     env = {
-        "CLEARCUT_TOPIC_PREFIX": topics.prefix,
         "CLEARCUT_PROCESSOR_STATE_BUCKET": state_bucket,
         "CLEARCUT_UPLOAD_CONTENT_INDEX_BUCKET": state_bucket,
         "CLEARCUT_PROCESSOR_REGISTRY_FILE": str(registry),
         "CLEARCUT_UPLOAD_MODEL_REGISTRY_FILE": str(registry),
     }
-    services = [
-        ServiceProcess(
-            "upload",
-            logs,
-            env
-            | {
-                "CLEARCUT_UPLOAD_PORT": str(upload_port),
-                "CLEARCUT_UPLOAD_WEBSOCKET_URL": f"ws://127.0.0.1:{notifier_port}/v1/ws",
-                "CLEARCUT_UPLOAD_MAX_BUFFERED_BODIES": "2",
-                "CLEARCUT_UPLOAD_BODY_WAIT_SECONDS": "1",
-                "CLEARCUT_UPLOAD_RETRY_AFTER_SECONDS": "2",
-            },
-            f"http://127.0.0.1:{upload_port}/readyz",
-        ),
-        ServiceProcess(
-            "projector",
-            logs,
-            env
-            | {
-                "CLEARCUT_UPLOAD_PROJECTOR_GROUP": f"tests-projector-{unique}",
-                "CLEARCUT_UPLOAD_PROJECTOR_METRICS_PORT": "0",
-            },
-        ),
-        ServiceProcess(
-            "notifier",
-            logs,
-            env
-            | {
-                "CLEARCUT_NOTIFIER_PORT": str(notifier_port),
-                "CLEARCUT_NOTIFIER_UPLOAD_PUBLIC_URL": f"http://127.0.0.1:{upload_port}",
-                "CLEARCUT_NOTIFIER_KEY_CHECK_SECONDS": "1",
-            },
-            f"http://127.0.0.1:{notifier_port}/readyz",
-        ),
-        ServiceProcess(
-            "processor",
-            logs,
-            env
-            | {
-                "CLEARCUT_PROCESSOR_APP_ID": f"tests-processor-{unique}",
-                "CLEARCUT_PROCESSOR_WEB_PORT": str(processor_port),
-                "CLEARCUT_PROCESSOR_WARMUP_RUNS": "1",
-                "CLEARCUT_PROCESSOR_SESSION_TIMEOUT_S": "30",
-                "CLEARCUT_PROCESSOR_ROUTING_REFRESH_SECONDS": "1",
-            },
-            f"http://127.0.0.1:{processor_port}/readyz",
-        ),
-    ]
-    try:
-        for service in services:
-            service.start()
-        for service in services:
-            await service.wait_ready()
+    services = await services_for(
+        stack,
+        "frontdoor",
+        tmp_path_factory.mktemp("frontdoor"),
+        partitions=2,
+        common=env,
+        upload={
+            "CLEARCUT_UPLOAD_MAX_BUFFERED_BODIES": "2",
+            "CLEARCUT_UPLOAD_BODY_WAIT_SECONDS": "1",
+            "CLEARCUT_UPLOAD_RETRY_AFTER_SECONDS": "2",
+        },
+        notifier={"CLEARCUT_NOTIFIER_KEY_CHECK_SECONDS": "1"},
+        processor={
+            "CLEARCUT_PROCESSOR_SESSION_TIMEOUT_S": "30",
+            "CLEARCUT_PROCESSOR_ROUTING_REFRESH_SECONDS": "1",
+        },
+    )
+    services["upload"].env["CLEARCUT_UPLOAD_WEBSOCKET_URL"] = services.ws
+    async with running(services):
         yield Deployment(
-            api=f"http://127.0.0.1:{upload_port}",
-            ws=f"ws://127.0.0.1:{notifier_port}/v1/ws",
-            env=env,
-            processor_metrics=f"http://127.0.0.1:{processor_port}/metrics",
+            api=services.api,
+            ws=services.ws,
+            env={"CLEARCUT_TOPIC_PREFIX": services.topics.prefix, **env},
+            processor_metrics=f"http://127.0.0.1:{services.processor_port}/metrics",
             stable=stable,
             canary=canary,
         )
-    finally:
-        for service in services:
-            service.stop()
 
 
 async def wait_completed(

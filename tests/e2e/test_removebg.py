@@ -13,7 +13,6 @@ import time
 import uuid
 import zipfile
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,7 +24,6 @@ from services.common.auth import create_key
 from services.common.settings import CommonSettings
 from services.common.shaping import fit_to_pixels
 from services.upload.adapters.postgres import connect as pg_connect
-from tests.e2e.processes import ServiceProcess, free_port
 from tests.e2e.removebg_stack import RemoveBgDeployment, photo, removebg_deployment
 
 pytestmark = pytest.mark.timeout(900)
@@ -306,7 +304,7 @@ async def test_errors_in_remove_bg_shape_and_nothing_stored(
 
 
 async def test_a_request_past_the_timeout_gets_504_and_its_image_is_deleted(
-    deployment: RemoveBgDeployment, stack: CommonSettings, tmp_path: Path
+    deployment: RemoveBgDeployment, stack: CommonSettings
 ) -> None:
     owner = f"removebg-timeout-{uuid.uuid4().hex[:8]}"
     conn = await pg_connect(stack.postgres)
@@ -314,18 +312,13 @@ async def test_a_request_past_the_timeout_gets_504_and_its_image_is_deleted(
         key = await create_key(conn, owner)
     finally:
         await conn.close()
-    port = free_port()
-    impatient = ServiceProcess(
-        "upload",
-        tmp_path,
-        deployment.env
-        | {"CLEARCUT_UPLOAD_PORT": str(port), "CLEARCUT_UPLOAD_REMOVEBG_TIMEOUT_SECONDS": "0.05"},
-        f"http://127.0.0.1:{port}/readyz",
+    impatient = deployment.services.another(
+        "upload", {"CLEARCUT_UPLOAD_REMOVEBG_TIMEOUT_SECONDS": "0.05"}
     )
     impatient.start()
     try:
         await impatient.wait_ready()
-        api = f"http://127.0.0.1:{port}"
+        api = f"http://127.0.0.1:{impatient.env['CLEARCUT_UPLOAD_PORT']}"
         async with httpx.AsyncClient(timeout=60) as client:
             response = await client.post(
                 f"{api}/v1.0/removebg",

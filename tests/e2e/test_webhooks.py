@@ -20,7 +20,6 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,9 +29,8 @@ from PIL import Image
 
 from schemas import FailureReason, ProcessingFailed, new_event_id, utc_now
 from services.common.auth import create_key
-from services.common.kafka.admin import create_topics, project_topics
 from services.common.kafka.producer import EventPublisher, create_producer
-from services.common.settings import CommonSettings, TopicNames
+from services.common.settings import CommonSettings
 from services.upload.adapters.postgres import connect as pg_connect
 from services.webhooks.domain.signing import (
     ATTEMPT_HEADER,
@@ -41,7 +39,7 @@ from services.webhooks.domain.signing import (
     TIMESTAMP_HEADER,
     verify,
 )
-from tests.e2e.processes import ServiceProcess, free_port
+from tests.e2e.processes import ServiceProcess, Services, free_port, running, services_for
 from tests.integration.webhooks.receiver import Received, Receiver
 
 pytestmark = pytest.mark.timeout(900)
@@ -67,20 +65,23 @@ class Deployment:
     endpoint_secret: str
     callback_secret: str
     receiver: Receiver
-    webhooks: ServiceProcess
-    log_dir: Path
+    services: Services
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.key}"}
 
+    @property
+    def webhooks(self) -> ServiceProcess:
+        return self.services["webhooks"]
+
     def restart_webhooks(self, extra: dict[str, str] | None = None) -> ServiceProcess:
         old = self.webhooks
         assert old.stop() == 0, old.tail()
         env = {k: v for k, v in old.env.items() if k not in DEV_TARGETS} | (extra or {})
-        self.webhooks = ServiceProcess("webhooks serve", self.log_dir, env, old.ready_url)
-        self.webhooks.start()
-        return self.webhooks
+        restarted = self.services.replace("webhooks", env)
+        restarted.start()
+        return restarted
 
 
 def photo() -> bytes:
@@ -110,14 +111,18 @@ def cli(*args: str, env: dict[str, str]) -> str:
 async def deployment(
     stack: CommonSettings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Deployment]:
-    unique = uuid.uuid4().hex[:10]
-    topics = TopicNames(prefix=f"test.e2e.webhooks.{unique}.", partitions=1)
-    await create_topics(stack.kafka, project_topics(topics))
-    owner = f"webhooks-{unique}"
+    services = await services_for(
+        stack,
+        "webhooks",
+        tmp_path_factory.mktemp("webhooks"),
+        names=("upload", "projector", "processor", "webhooks"),
+        webhooks=DEV_TARGETS | SHORT_BACKOFF,
+    )
+    owner = f"webhooks-{services.unique}"
     conn = await pg_connect(stack.postgres)
     try:
         key = await create_key(conn, owner)
-        other_key = await create_key(conn, f"webhooks-other-{unique}")
+        other_key = await create_key(conn, f"webhooks-other-{services.unique}")
     finally:
         await conn.close()
     receiver = Receiver(free_port())
@@ -125,72 +130,20 @@ async def deployment(
     endpoint_secret = cli("webhooks", "add", owner, f"{receiver.url}/endpoint", env=DEV_TARGETS)
     callback_secret = cli("webhooks", "secret", owner, env={})
     assert endpoint_secret.startswith("whsec_") and callback_secret.startswith("whsec_")
-    logs = tmp_path_factory.mktemp("webhooks")
-    env = {"CLEARCUT_TOPIC_PREFIX": topics.prefix}
-    upload_port, processor_port, webhooks_port = free_port(), free_port(), free_port()
-    api = f"http://127.0.0.1:{upload_port}"
-    webhooks = ServiceProcess(
-        "webhooks serve",
-        logs,
-        env
-        | DEV_TARGETS
-        | SHORT_BACKOFF
-        | {
-            "CLEARCUT_WEBHOOKS_PORT": str(webhooks_port),
-            "CLEARCUT_WEBHOOKS_GROUP": f"tests-webhooks-{unique}",
-            "CLEARCUT_WEBHOOKS_UPLOAD_PUBLIC_URL": api,
-        },
-        f"http://127.0.0.1:{webhooks_port}/readyz",
-    )
-    services = [
-        ServiceProcess(
-            "upload",
-            logs,
-            env | {"CLEARCUT_UPLOAD_PORT": str(upload_port)},
-            f"{api}/readyz",
-        ),
-        ServiceProcess(
-            "projector",
-            logs,
-            env
-            | {
-                "CLEARCUT_UPLOAD_PROJECTOR_GROUP": f"tests-projector-{unique}",
-                "CLEARCUT_UPLOAD_PROJECTOR_METRICS_PORT": "0",
-            },
-        ),
-        ServiceProcess(
-            "processor",
-            logs,
-            env
-            | {
-                "CLEARCUT_PROCESSOR_APP_ID": f"tests-processor-{unique}",
-                "CLEARCUT_PROCESSOR_WEB_PORT": str(processor_port),
-                "CLEARCUT_PROCESSOR_WARMUP_RUNS": "1",
-            },
-            f"http://127.0.0.1:{processor_port}/readyz",
-        ),
-    ]
-    deployment = Deployment(
-        stack.model_copy(update={"topics": topics}),
-        api,
-        owner,
-        key,
-        other_key,
-        endpoint_secret,
-        callback_secret,
-        receiver,
-        webhooks,
-        logs,
-    )
     try:
-        for service in [*services, webhooks]:
-            service.start()
-        for service in [*services, webhooks]:
-            await service.wait_ready()
-        yield deployment
+        async with running(services):
+            yield Deployment(
+                stack.model_copy(update={"topics": services.topics}),
+                services.api,
+                owner,
+                key,
+                other_key,
+                endpoint_secret,
+                callback_secret,
+                receiver,
+                services,
+            )
     finally:
-        for service in [*services, deployment.webhooks]:
-            service.stop()
         await receiver.down()
 
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry
 
-from services.common.health import health_body
-from services.common.telemetry import render_metrics
+from services.common.aiohttp_ops import Check, ops_app
 from services.notifier.web.endpoint import WebsocketEndpoint
 
 WEBSOCKET_PATH = "/v1/ws"
-Check = Callable[[], Awaitable[None]]
 
 
 def create_web_app(
@@ -23,40 +20,10 @@ def create_web_app(
     *,
     readiness_timeout: float,
 ) -> web.Application:
-    async def healthz(request: web.Request) -> web.Response:
-        body, status = health_body()
-        return web.json_response(body, status=status)
-
-    async def readyz(request: web.Request) -> web.Response:
-        results = await asyncio.gather(
-            *(_run_check(check, readiness_timeout) for check in checks.values())
-        )
-        body, status = health_body(dict(zip(checks, results, strict=True)))
-        return web.json_response(body, status=status)
-
-    async def metrics(request: web.Request) -> web.Response:
-        body, content_type = render_metrics(registry)
-        response = web.Response(body=body)
-        response.headers["Content-Type"] = content_type
-        return response
-
     async def close_connections(app: web.Application) -> None:
         await endpoint.close_all()
 
-    app = web.Application()
+    app = ops_app(checks, registry, readiness_timeout=readiness_timeout)
     app.router.add_get(WEBSOCKET_PATH, endpoint.handle)
-    app.router.add_get("/healthz", healthz)
-    app.router.add_get("/readyz", readyz)
-    app.router.add_get("/metrics", metrics)
     app.on_shutdown.append(close_connections)
     return app
-
-
-async def _run_check(check: Check, within: float) -> str:
-    try:
-        await asyncio.wait_for(check(), within)
-    except TimeoutError:
-        return f"no answer within {within:g} s"
-    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", with its reason
-        return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return "ok"
