@@ -20,8 +20,10 @@ from pathlib import Path
 
 import httpx
 
+from services.common.auth import create_key
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.settings import REPO_ROOT, CommonSettings, TopicNames
+from services.upload.adapters.postgres import connect as connect_postgres
 
 
 def free_port() -> int:
@@ -219,3 +221,12 @@ async def running(services: Services) -> AsyncIterator[Services]:
     finally:
         for process in services.processes.values():
             process.stop()
+
+
+async def new_api_key(stack: CommonSettings, owner: str) -> str:
+    """A new API key for ``owner`` (with the default scopes and limits), printed nowhere."""
+    conn = await connect_postgres(stack.postgres)
+    try:
+        return await create_key(conn, owner)
+    finally:
+        await conn.close()

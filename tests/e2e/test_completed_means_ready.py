@@ -21,10 +21,8 @@ from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.nullmodel import write_null_model
-from services.common.auth import create_key
 from services.common.settings import CommonSettings
-from services.upload.adapters.postgres import connect as pg_connect
-from tests.e2e.processes import Services, running, services_for
+from tests.e2e.processes import Services, new_api_key, running, services_for
 
 COMPLETED = "io.clearcut.image.processing.completed.v1"
 pytestmark = pytest.mark.timeout(600)
@@ -71,11 +69,7 @@ async def deployment(
             "CLEARCUT_PROCESSOR_SESSION_TIMEOUT_S": "30",
         },
     )
-    conn = await pg_connect(stack.postgres)
-    try:
-        key = await create_key(conn, f"ready-{services.unique}")
-    finally:
-        await conn.close()
+    key = await new_api_key(stack, f"ready-{services.unique}")
     async with running(services):
         yield Deployment(services, key)
 

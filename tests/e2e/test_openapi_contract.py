@@ -28,10 +28,8 @@ import httpx
 import pytest
 
 from bench.nullmodel import write_null_model
-from services.common.auth import create_key
 from services.common.settings import REPO_ROOT, CommonSettings
-from services.upload.adapters.postgres import connect as pg_connect
-from tests.e2e.processes import running, services_for
+from tests.e2e.processes import new_api_key, running, services_for
 
 pytestmark = pytest.mark.timeout(900)
 HERE = Path(__file__).resolve().parent
@@ -62,11 +60,7 @@ async def api(
         upload={"CLEARCUT_UPLOAD_MODEL_REGISTRY_FILE": str(null.registry)},
         processor={"CLEARCUT_PROCESSOR_REGISTRY_FILE": str(null.registry)},
     )
-    conn = await pg_connect(stack.postgres)
-    try:
-        key = await create_key(conn, f"contract-{services.unique}")
-    finally:
-        await conn.close()
+    key = await new_api_key(stack, f"contract-{services.unique}")
     async with running(services):
         yield Api(services.api, key, logs)
 

@@ -20,10 +20,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from services.common.auth import create_key
 from services.common.settings import CommonSettings
 from services.common.shaping import fit_to_pixels
-from services.upload.adapters.postgres import connect as pg_connect
+from tests.e2e.processes import new_api_key
 from tests.e2e.removebg_stack import RemoveBgDeployment, photo, removebg_deployment
 
 pytestmark = pytest.mark.timeout(900)
@@ -307,11 +306,7 @@ async def test_a_request_past_the_timeout_gets_504_and_its_image_is_deleted(
     deployment: RemoveBgDeployment, stack: CommonSettings
 ) -> None:
     owner = f"removebg-timeout-{uuid.uuid4().hex[:8]}"
-    conn = await pg_connect(stack.postgres)
-    try:
-        key = await create_key(conn, owner)
-    finally:
-        await conn.close()
+    key = await new_api_key(stack, owner)
     impatient = deployment.services.another(
         "upload", {"CLEARCUT_UPLOAD_REMOVEBG_TIMEOUT_SECONDS": "0.05"}
     )

@@ -26,12 +26,10 @@ from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
 
 from schemas import ProcessingStarted, utc_now
-from services.common.auth import create_key
 from services.common.kafka.offsets import describe_group
 from services.common.settings import CommonSettings
-from services.upload.adapters.postgres import connect as pg_connect
 from services.upload.domain.reprocess import reprocess_ids
-from tests.e2e.processes import ServiceProcess, Services, running, services_for
+from tests.e2e.processes import ServiceProcess, Services, new_api_key, running, services_for
 from tests.integration.conftest import poll_until
 from tests.integration.upload.observe import events_of
 
@@ -106,11 +104,7 @@ async def deployment(
         processor={"CLEARCUT_PROCESSOR_SESSION_TIMEOUT_S": "6"},
     )
     owner = f"reprocess-{services.unique}"
-    conn = await pg_connect(stack.postgres)
-    try:
-        key = await create_key(conn, owner)
-    finally:
-        await conn.close()
+    key = await new_api_key(stack, owner)
     async with running(services):
         yield Deployment(
             stack.model_copy(update={"topics": services.topics}),

@@ -20,11 +20,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from services.common.auth import create_key
 from services.common.kafka.admin import create_topics, project_topics
 from services.common.settings import REPO_ROOT, CommonSettings, TopicNames
-from services.upload.adapters.postgres import connect as pg_connect
-from tests.e2e.processes import ServiceProcess, free_port
+from tests.e2e.processes import ServiceProcess, free_port, new_api_key
 from tests.e2e.test_submit import photo
 
 SERVICES = ("projector", "upload", "processor", "notifier")
@@ -108,11 +106,7 @@ async def upload(
     unique = uuid.uuid4().hex[:10]
     topics = TopicNames(prefix=f"test.e2e.status.{unique}.", partitions=1)
     await create_topics(stack.kafka, project_topics(topics))
-    conn = await pg_connect(stack.postgres)
-    try:
-        key = await create_key(conn, f"status-{unique}")
-    finally:
-        await conn.close()
+    key = await new_api_key(stack, f"status-{unique}")
     env = _nowhere()
     port = env["CLEARCUT_UPLOAD_PORT"]
     service = ServiceProcess(

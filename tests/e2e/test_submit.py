@@ -22,10 +22,8 @@ import pytest
 from PIL import Image
 
 from bench.nullmodel import write_null_model
-from services.common.auth import create_key
 from services.common.settings import CommonSettings
-from services.upload.adapters.postgres import connect as pg_connect
-from tests.e2e.processes import ServiceProcess, running, services_for
+from tests.e2e.processes import ServiceProcess, new_api_key, running, services_for
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -86,11 +84,7 @@ async def deployment(
             "CLEARCUT_PROCESSOR_SESSION_TIMEOUT_S": "30",
         },
     )
-    conn = await pg_connect(stack.postgres)
-    try:
-        key = await create_key(conn, f"submit-{services.unique}")
-    finally:
-        await conn.close()
+    key = await new_api_key(stack, f"submit-{services.unique}")
     async with running(services):
         yield Deployment(services.api, services.ws, key, services["processor"])
 

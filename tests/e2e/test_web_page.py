@@ -33,11 +33,10 @@ from playwright.async_api import (
 )
 from skimage import data
 
-from services.common.auth import AuthSettings, create_key
+from services.common.auth import AuthSettings
 from services.common.settings import CommonSettings
 from services.devstack.system import TEST_TOOLS
-from services.upload.adapters.postgres import connect as pg_connect
-from tests.e2e.processes import Services, free_port, running, services_for
+from tests.e2e.processes import Services, free_port, new_api_key, running, services_for
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.timeout(900)
@@ -152,11 +151,7 @@ async def deployment(
         upload={"CLEARCUT_UPLOAD_RETRY_AFTER_SECONDS": "2", "CLEARCUT_S3_PORT": str(gate.port)},
     )
     services["upload"].env["CLEARCUT_UPLOAD_WEBSOCKET_URL"] = services.ws
-    conn = await pg_connect(stack.postgres)
-    try:
-        key = await create_key(conn, f"page-{services.unique}")
-    finally:
-        await conn.close()
+    key = await new_api_key(stack, f"page-{services.unique}")
     try:
         async with running(services):
             yield Deployment(
