@@ -5,6 +5,10 @@ A photo ``F`` is blended with its own reference mask ``a`` over a saturated gree
 band (0.1 < alpha < 0.9) the bench reports the mean absolute difference from ``F`` over the
 three channels (grey levels, 0-255) and how much greener than ``F`` it is (mean of the green
 channel's difference). A cut-out that keeps the green wall has a large positive figure.
+
+Besides the flat wall, a second background is a textured one (a photo's brightness tinted
+green, like foliage behind a portrait), where a local background estimate has to follow
+the texture.
 """
 
 from __future__ import annotations
@@ -33,10 +37,26 @@ def photo(name: str) -> np.ndarray:
     return pixels
 
 
-def composite(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """``rgb`` blended with ``alpha`` (in [0, 1]) over the green wall, as uint8."""
+def green_texture(shape: tuple[int, ...]) -> np.ndarray:
+    """A textured green background of ``shape`` (H x W x 3): scikit-image's
+    immunohistochemistry photo, its brightness tinted green."""
+    from skimage import data
+
+    height, width = shape[:2]
+    texture = Image.fromarray(data.immunohistochemistry()).resize((width, height))  # type: ignore[no-untyped-call]
+    brightness = np.asarray(texture, dtype=np.float64).mean(axis=2, keepdims=True)
+    tinted: np.ndarray = np.clip(brightness * np.array([0.45, 1.3, 0.45]), 0.0, 255.0)
+    return tinted
+
+
+BACKGROUNDS = {"flat green": lambda shape: GREEN, "green texture": green_texture}
+
+
+def composite(rgb: np.ndarray, alpha: np.ndarray, background: np.ndarray = GREEN) -> np.ndarray:
+    """``rgb`` blended with ``alpha`` (in [0, 1]) over ``background`` (a colour or an
+    H x W x 3 array; the green wall by default), as uint8."""
     a = alpha[..., None]
-    blend = a * rgb.astype(np.float64) + (1.0 - a) * GREEN
+    blend = a * rgb.astype(np.float64) + (1.0 - a) * background
     out: np.ndarray = np.rint(blend).astype(np.uint8)
     return out
 

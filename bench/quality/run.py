@@ -7,7 +7,6 @@ pre- and post-processing, foreground estimation and mask upsampling), no pipelin
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import tempfile
 import time
@@ -32,6 +31,7 @@ from services.processor.settings import ProcessorSettings
 
 DEFAULT_MODELS = ("isnet-general-use", "u2netp")
 DEFAULT_SYSTEM = "Clearcut (default: foreground estimation)"
+PLAIN_SYSTEM = "Clearcut, foreground estimation off"
 SALIENCY_KEYS = ("S-measure", "max F", "weighted F", "MAE", "mean E-measure")
 
 
@@ -39,7 +39,8 @@ SALIENCY_KEYS = ("S-measure", "max F", "weighted F", "MAE", "mean E-measure")
 class ModelReport:
     model: str
     iou: dict[str, float] = field(default_factory=dict)
-    halo: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Per background (``halo.BACKGROUNDS``), per system: the band's figures.
+    halo: dict[str, dict[str, dict[str, float]]] = field(default_factory=dict)
     fg_seconds_per_mp: float = 0.0
     edges: list[dict[str, float | str]] = field(default_factory=list)
     saliency: dict[str, float] | None = None
@@ -83,7 +84,7 @@ def run_model(name: str, dataset: Path, say: Callable[[str], None], *, rembg: bo
     session.warm_up(1)
     clearcut, reference = Clearcut(spec, session), ReferenceRun(spec, str(path))
     report = ModelReport(model=name)
-    systems: dict[str, list[halo.HaloScore]] = {}
+    systems: dict[str, dict[str, list[halo.HaloScore]]] = {b: {} for b in halo.BACKGROUNDS}
     fg_cost: list[float] = []
     cutter = (
         halo.RembgCutter(spec.family, path)
@@ -94,33 +95,38 @@ def run_model(name: str, dataset: Path, say: Callable[[str], None], *, rembg: bo
         rgb = halo.photo(photo_name)
         truth_mask = reference.mask(rgb)
         report.iou[photo_name] = _iou(clearcut.mask(rgb), truth_mask)
-        blended = halo.composite(rgb, truth_mask)
-        plain, _ = clearcut.cut(blended, foreground_estimation=False)
-        estimated, seconds = clearcut.cut(blended, foreground_estimation=True)
-        fg_cost.append(seconds / (rgb.shape[0] * rgb.shape[1] / 1e6))
-        systems.setdefault("Clearcut, foreground estimation off", []).append(halo.score(plain, rgb))
-        systems.setdefault(DEFAULT_SYSTEM, []).append(halo.score(estimated, rgb))
-        if cutter is not None:
-            naive, _ = cutter.cut(blended, decontaminate=False)
-            clean, _ = cutter.cut(blended, decontaminate=True)
-            systems.setdefault(f"rembg {cutter.version} remove()", []).append(
-                halo.score(naive, rgb)
-            )
-            systems.setdefault(f"rembg {cutter.version} remove(decontaminate=True)", []).append(
-                halo.score(clean, rgb)
-            )
+        for background, make in halo.BACKGROUNDS.items():
+            blended = halo.composite(rgb, truth_mask, make(rgb.shape))
+            scores = systems[background]
+            plain, _ = clearcut.cut(blended, foreground_estimation=False)
+            estimated, seconds = clearcut.cut(blended, foreground_estimation=True)
+            fg_cost.append(seconds / (rgb.shape[0] * rgb.shape[1] / 1e6))
+            scores.setdefault(PLAIN_SYSTEM, []).append(halo.score(plain, rgb))
+            scores.setdefault(DEFAULT_SYSTEM, []).append(halo.score(estimated, rgb))
+            if cutter is not None:
+                naive, _ = cutter.cut(blended, decontaminate=False)
+                clean, _ = cutter.cut(blended, decontaminate=True)
+                scores.setdefault(f"rembg {cutter.version} remove()", []).append(
+                    halo.score(naive, rgb)
+                )
+                scores.setdefault(f"rembg {cutter.version} remove(decontaminate=True)", []).append(
+                    halo.score(clean, rgb)
+                )
         say(f"  {name}: {photo_name} done (IoU {report.iou[photo_name]:.4f})")
     report.halo = {
-        system: {
-            "rgb_error": _mean([s.rgb_error for s in scores]),
-            "extra_green": _mean([s.extra_green for s in scores]),
+        background: {
+            system: {
+                "rgb_error": _mean([s.rgb_error for s in found]),
+                "extra_green": _mean([s.extra_green for s in found]),
+            }
+            for system, found in by_system.items()
         }
-        for system, scores in systems.items()
+        for background, by_system in systems.items()
     }
     report.fg_seconds_per_mp = _mean(fg_cost)
     side = spec.input_size[0]
     report.edges = [asdict(s) for s in edges.compare(6000, 4000, side)]
-    if importlib.util.find_spec("py_sod_metrics") is not None:
+    if saliency.unavailable() is None:
         report.saliency = saliency.metrics(dataset, clearcut.mask)
     return report
 
@@ -141,22 +147,31 @@ def markdown(reports: list[ModelReport], dataset: str) -> str:
         lines.append(_row(r.model, *(f"{v:.4f}" for v in values), f"{_mean(values):.4f}"))
     lines += [
         "",
-        "## Halo: each photo over saturated green, cut out again",
+        "## Halo: each photo over a green background, cut out again",
         "",
         "Band 0.1 < alpha < 0.9 of each cut-out; mean of the four photos; grey levels.",
+        "Backgrounds: flat saturated green, and a green-tinted texture.",
         "",
     ]
-    lines += _header("model", "system", "mean RGB error in the band", "extra green in the band")
+    lines += _header(
+        "model", "background", "system", "mean RGB error in the band", "extra green in the band"
+    )
     for r in reports:
-        for system, figures in r.halo.items():
-            error, green = figures["rgb_error"], figures["extra_green"]
-            lines.append(_row(r.model, system, f"{error:.1f}", f"{green:.1f}"))
+        for background, by_system in r.halo.items():
+            for system, figures in by_system.items():
+                error, green = figures["rgb_error"], figures["extra_green"]
+                lines.append(_row(r.model, background, system, f"{error:.1f}", f"{green:.1f}"))
+    lines.append("")
     for r in reports:
-        ours = r.halo.get(DEFAULT_SYSTEM)
-        theirs = [v for k, v in r.halo.items() if "decontaminate" in k]
-        if ours and theirs:
-            ratio = ours["rgb_error"] / theirs[0]["rgb_error"]
-            lines.append(f"\n{r.model}: RGB error / rembg `decontaminate=True`'s = {ratio:.3f}")
+        for background, by_system in r.halo.items():
+            ours = by_system.get(DEFAULT_SYSTEM)
+            theirs = [v for k, v in by_system.items() if "decontaminate" in k]
+            if ours and theirs:
+                ratio = ours["rgb_error"] / theirs[0]["rgb_error"]
+                lines.append(
+                    f"- {r.model}, {background}: RGB error / rembg `decontaminate=True`'s"
+                    f" = {ratio:.3f}"
+                )
     lines += ["", "## Edge accuracy at 24 MP", ""]
     lines += [
         "A 6000x4000 scene with a known sharp edge; a perfect mask at the model's input size,",
@@ -178,7 +193,7 @@ def markdown(reports: list[ModelReport], dataset: str) -> str:
     lines += ["", "## Foreground estimation cost", ""]
     for r in reports:
         per_mp = r.fg_seconds_per_mp * 1000
-        lines.append(f"- {r.model}: {per_mp:.0f} ms per megapixel on the four photos")
+        lines.append(f"- {r.model}: {per_mp:.0f} ms per megapixel (four photos, two backgrounds)")
     lines += ["", f"## Saliency metrics ({dataset})", ""]
     if any(r.saliency for r in reports):
         lines += _header(
@@ -195,7 +210,8 @@ def markdown(reports: list[ModelReport], dataset: str) -> str:
                     )
                 )
     else:
-        lines.append("pysodmetrics is not installed: no saliency table (see bench/README.md).")
+        reason = saliency.unavailable() or "no model was measured"
+        lines.append(f"{reason}: no saliency table (see bench/README.md).")
     return "\n".join(lines) + "\n"
 
 

@@ -15,6 +15,16 @@ from PIL import Image
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 
+def unavailable() -> str | None:
+    """Why the metrics cannot be computed here (``pysodmetrics`` or one of its imports is
+    missing), or ``None`` when they can."""
+    try:
+        importlib.import_module("py_sod_metrics")
+    except ImportError as error:
+        return f"{error.name or 'pysodmetrics'} is not installed"
+    return None
+
+
 def pairs(folder: Path) -> list[tuple[Path, Path]]:
     """(image, ground truth) pairs: each image in ``im/`` with a mask of its stem in ``gt/``."""
     images, truths = folder / "im", folder / "gt"

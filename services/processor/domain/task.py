@@ -32,7 +32,7 @@ from services.processor.domain.errors import Failure
 
 # Raised whenever pre- or post-processing changes what a model's results look like, so that
 # results stored by content under an older revision are not reused.
-PIPELINE_REVISION = 4
+PIPELINE_REVISION = 5
 
 
 @dataclass(frozen=True)

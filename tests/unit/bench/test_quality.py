@@ -41,12 +41,32 @@ def test_the_tables_name_every_system_and_the_ratio() -> None:
         model="m",
         iou={name: 0.99 for name in halo.PHOTOS},
         halo={
-            DEFAULT_SYSTEM: {"rgb_error": 9.0, "extra_green": 1.0},
-            "rembg 2.0.86 remove(decontaminate=True)": {"rgb_error": 10.0, "extra_green": 2.0},
+            "flat green": {
+                DEFAULT_SYSTEM: {"rgb_error": 9.0, "extra_green": 1.0},
+                "rembg 2.0.86 remove(decontaminate=True)": {"rgb_error": 10.0, "extra_green": 2.0},
+            }
         },
         edges=[{"method": "guided", "mean_abs_error": 1.0, "iou": 1.0, "seconds": 1.0}],
     )
     text = markdown([report], "a set")
-    assert "| m | Clearcut (default: foreground estimation) | 9.0 | 1.0 |" in text
-    assert "= 0.900" in text and "| m | guided | 1.00 | 1.0000 | 1.00 |" in text
-    assert "pysodmetrics is not installed" in text
+    assert "| m | flat green | Clearcut (default: foreground estimation) | 9.0 | 1.0 |" in text
+    assert "m, flat green: RGB error / rembg `decontaminate=True`'s = 0.900" in text
+    assert "| m | guided | 1.00 | 1.0000 | 1.00 |" in text
+    assert "no saliency table" in text
+
+
+def test_the_textured_background_is_green_and_varies() -> None:
+    background = halo.green_texture((40, 60, 3))
+    assert background.shape == (40, 60, 3)
+    assert (background[..., 1] >= background[..., 0]).all()
+    assert background[..., 1].std() > 5.0
+    blended = halo.composite(np.zeros((40, 60, 3), np.uint8), np.zeros((40, 60)), background)
+    assert np.array_equal(blended, np.rint(background).astype(np.uint8))
+
+
+def test_the_saliency_metrics_say_why_they_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    def missing(name: str) -> None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name="sklearn")
+
+    monkeypatch.setattr("bench.quality.saliency.importlib.import_module", missing)
+    assert saliency.unavailable() == "sklearn is not installed"
