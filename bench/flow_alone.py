@@ -40,7 +40,7 @@ async def _run(null: NullModel, bodies: list[bytes], size: tuple[int, int]) -> f
     from schemas.events import ImageUploaded, new_event_id, utc_now
     from services.processor.adapters.blobstore import MemoryBlobStore
     from services.processor.adapters.state import ProcessorState
-    from services.processor.composition import flow_limits
+    from services.processor.composition import cpu_pool, flow_limits
     from services.processor.flow import Flow, PipelineConfig
     from services.processor.metrics import ProcessorMetrics
     from services.processor.models.registry import load_registry
@@ -51,7 +51,7 @@ async def _run(null: NullModel, bodies: list[bytes], size: tuple[int, int]) -> f
 
     settings = ProcessorSettings()
     registry = load_registry(null.registry)
-    cpu = ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="flow-alone-cpu")
+    cpu = cpu_pool(settings, "flow-alone-cpu")
     inference = ThreadPoolExecutor(1, thread_name_prefix="flow-alone-inference")
     session = load_session(registry.get(None), null.path, settings)
     models = ModelPool(registry, lambda spec: session, inference)

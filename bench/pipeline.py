@@ -21,12 +21,12 @@ import asyncpg
 import httpx
 
 from bench.client import BenchError
-from services.common.auth import create_key, hash_key
 from services.common.kafka.offsets import GroupOffsets, describe_group
 from services.common.settings import CommonSettings
 from services.devstack.process import ManagedProcess, StackError
 from services.devstack.stack import components
 from services.run.processes import ServiceProcess, services
+from services.upload.adapters.api_keys import KeySettings, KeyStore
 
 REPO = Path(__file__).resolve().parents[1]
 BENCH_OWNER = "bench"
@@ -139,14 +139,16 @@ class Pipeline:
 
     @asynccontextmanager
     async def owner_key(self) -> AsyncIterator[str]:
-        """A fresh API key of the owner ``bench``, deleted afterwards."""
+        """A fresh API key of the owner ``bench`` without rate or concurrency limits (a
+        burst sends every upload at once), deleted afterwards."""
         conn = await asyncpg.connect(self.settings.postgres.dsn)
         try:
-            key = await create_key(conn, BENCH_OWNER)
+            unlimited = KeySettings(label="bench", rate_per_minute=0, max_concurrent=0)
+            key, info = await KeyStore(conn).create(BENCH_OWNER, unlimited)
             try:
                 yield key
             finally:
-                await conn.execute("DELETE FROM api_keys WHERE key_sha256 = $1", hash_key(key))
+                await conn.execute("DELETE FROM api_keys WHERE id = $1", info.id)
         finally:
             await conn.close()
 

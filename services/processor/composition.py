@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -146,13 +147,31 @@ def flow_limits(settings: ProcessorSettings, max_batch: int) -> FlowLimits:
     )
 
 
+def _lower_priority(nice: int) -> None:
+    """Raise the calling thread's niceness by ``nice`` (on Linux a thread has its own)."""
+    if nice:
+        os.nice(nice)
+
+
+def cpu_pool(settings: ProcessorSettings, prefix: str = "processor-cpu") -> ThreadPoolExecutor:
+    """The CPU pool (decode, resize, compose, encode): ``CPU_THREADS`` threads at
+    ``CPU_NICE``, so that CPU inference, on the inference thread and ONNX Runtime's own
+    threads, is not slowed by the images being prepared and finished beside it."""
+    return ThreadPoolExecutor(
+        settings.cpu_threads,
+        thread_name_prefix=prefix,
+        initializer=_lower_priority,
+        initargs=(settings.cpu_nice,),
+    )
+
+
 def build(settings: ProcessorSettings, common: CommonSettings, telemetry: Telemetry) -> Processor:
     """Every part of the worker; nothing connects until ``Processor.start``."""
     # Parallelism comes from the CPU pool's threads (one image each), not from inside OpenCV.
     cv2.setNumThreads(1)
     worker_id = settings.resolved_worker_id()
     io = ThreadPoolExecutor(settings.io_threads, thread_name_prefix="processor-io")
-    cpu = ThreadPoolExecutor(settings.cpu_threads, thread_name_prefix="processor-cpu")
+    cpu = cpu_pool(settings)
     inference = ThreadPoolExecutor(1, thread_name_prefix="processor-inference")
     metrics = ProcessorMetrics(telemetry.registry)
     store = MinioBlobStore(s3_client(common.s3), io, retry_policy(settings))

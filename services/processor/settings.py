@@ -155,6 +155,14 @@ class ProcessorSettings(BaseSettings):
     cpu_threads: int = Field(
         2, ge=1, description="Threads for decode, pre/post-processing and encoding."
     )
+    cpu_nice: int = Field(
+        10,
+        ge=0,
+        le=19,
+        description="Niceness the CPU pool's threads add to their own (Linux), so that the "
+        "model's threads come first where both share the cores; the pool still gets any core "
+        "the model leaves idle. 0 for equal priority.",
+    )
     io_threads: int = Field(8, ge=1, description="Threads for object store calls.")
 
     # Images.

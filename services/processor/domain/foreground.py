@@ -34,6 +34,9 @@ _EPS = 1e-5
 # How far (in rows) one output row depends on its input: half of each box, both passes.
 _REACH = WIDE // 2 + NARROW // 2 + 2
 TILE = 512
+# A soft band whose bounding box (with the margin) is at most this many pixels is worked on
+# in one piece: no tile margins to pay for, and buffers no larger than a few tiles.
+WHOLE_AREA = 1 << 20
 
 
 def _box(image: np.ndarray, size: int) -> np.ndarray:
@@ -41,19 +44,44 @@ def _box(image: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def _three(plane: np.ndarray) -> np.ndarray:
+    out: np.ndarray = cv2.merge([plane, plane, plane])
+    return out
+
+
 def _pass(
     image: np.ndarray,
-    foreground: np.ndarray,
-    background: np.ndarray,
     alpha: np.ndarray,
     size: int,
+    seed: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """One blur-fusion pass: the corrected foreground and the local background mean."""
-    a = alpha[..., None]
-    blurred_alpha = _box(alpha, size)[..., None]
-    blurred_f = _box(foreground * a, size) / (blurred_alpha + _EPS)
-    blurred_b = _box(background * (1.0 - a), size) / ((1.0 - blurred_alpha) + _EPS)
-    estimate = blurred_f + a * (image - a * blurred_f - (1.0 - a) * blurred_b)
+    """One blur-fusion pass: the corrected foreground and the local background mean.
+
+    ``seed`` is the previous pass's (foreground, background); the first pass starts from
+    the photo itself for both, where the background's box sum is the photo's minus the
+    foreground's (a box filter is linear), one filter fewer. The arithmetic works in place
+    on the filters' outputs, so a pass allocates a few buffers of the strip's size, and on
+    three-channel planes throughout (numpy's broadcasting of one channel onto three is an
+    order of magnitude slower than a plain elementwise operation).
+    """
+    a = _three(alpha)
+    blurred_alpha = _box(alpha, size)
+    if seed is None:
+        blurred_f = _box(image * a, size)
+        blurred_b = _box(image, size)
+        blurred_b -= blurred_f
+    else:
+        blurred_f = _box(seed[0] * a, size)
+        blurred_b = _box(seed[1] * (1.0 - a), size)
+    blurred_f /= _three(blurred_alpha + _EPS)
+    blurred_b /= _three((1.0 - blurred_alpha) + _EPS)
+    # estimate = F + a (I - a F - (1 - a) B) = F + a ((I - B) - a (F - B))
+    spread = blurred_f - blurred_b
+    spread *= a
+    estimate = image - blurred_b
+    estimate -= spread
+    estimate *= a
+    estimate += blurred_f
     np.clip(estimate, 0.0, 1.0, out=estimate)
     return estimate, blurred_b
 
@@ -63,8 +91,8 @@ def estimate_foreground_strip(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     the estimate as float32 in [0, 1]."""
     image = rgb.astype(np.float32) * np.float32(1.0 / 255.0)
     a = alpha.astype(np.float32) * np.float32(1.0 / 255.0)
-    first, local_background = _pass(image, image, image, a, WIDE)
-    second, _ = _pass(image, first, local_background, a, NARROW)
+    first = _pass(image, a, WIDE)
+    second, _ = _pass(image, a, NARROW, seed=first)
     return second
 
 
@@ -80,33 +108,39 @@ def estimate_foreground(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
 def estimate_foreground_in_place(rgb: np.ndarray, alpha: np.ndarray) -> None:
     """``estimate_foreground`` writing into ``rgb`` itself (a writable uint8 array).
 
-    The image is worked on in square tiles with a margin of the filters' reach, so the
-    result is the whole-image one; only tiles holding a semi-transparent pixel are worked
-    on, and every estimate is written only after all of them are made from the photo's own
-    colours.
+    Only the bounding box of the semi-transparent pixels, with a margin of the filters'
+    reach, is worked on: in one piece when that is at most ``WHOLE_AREA`` pixels, else in
+    square tiles (each with the margin) of which only those holding a semi-transparent pixel
+    are computed. Either way the result is the whole-image one, and every estimate is
+    written only after all of them are made from the photo's own colours.
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or alpha.shape != rgb.shape[:2]:
         raise ValueError(f"expected H x W x 3 and H x W arrays, got {rgb.shape} and {alpha.shape}")
     height, width = alpha.shape
     soft = (alpha > 0) & (alpha < 255)
+    rows_used, cols_used = np.flatnonzero(soft.any(axis=1)), np.flatnonzero(soft.any(axis=0))
+    if rows_used.size == 0:
+        return
+    box = (slice(rows_used[0], rows_used[-1] + 1), slice(cols_used[0], cols_used[-1] + 1))
+    low, high = max(0, box[0].start - _REACH), min(height, box[0].stop + _REACH)
+    first, last = max(0, box[1].start - _REACH), min(width, box[1].stop + _REACH)
+    if (high - low) * (last - first) <= WHOLE_AREA:
+        tiles = [box]
+    else:
+        tiles = [
+            (slice(top, min(top + TILE, height)), slice(left, min(left + TILE, width)))
+            for top in range(box[0].start, box[0].stop, TILE)
+            for left in range(box[1].start, box[1].stop, TILE)
+        ]
     estimates: list[tuple[slice, slice, np.ndarray]] = []
-    for top in range(0, height, TILE):
-        rows = slice(top, min(top + TILE, height))
-        if not soft[rows].any():
+    for rows, cols in tiles:
+        band = soft[rows, cols]
+        if not band.any():
             continue
-        for left in range(0, width, TILE):
-            cols = slice(left, min(left + TILE, width))
-            band = soft[rows, cols]
-            if not band.any():
-                continue
-            low, high = max(0, rows.start - _REACH), min(height, rows.stop + _REACH)
-            first, last = max(0, cols.start - _REACH), min(width, cols.stop + _REACH)
-            estimate = estimate_foreground_strip(
-                rgb[low:high, first:last], alpha[low:high, first:last]
-            )
-            inner = estimate[
-                rows.start - low : rows.stop - low, cols.start - first : cols.stop - first
-            ]
-            estimates.append((rows, cols, np.rint(inner[band] * 255.0).astype(np.uint8)))
+        low, high = max(0, rows.start - _REACH), min(height, rows.stop + _REACH)
+        first, last = max(0, cols.start - _REACH), min(width, cols.stop + _REACH)
+        estimate = estimate_foreground_strip(rgb[low:high, first:last], alpha[low:high, first:last])
+        inner = estimate[rows.start - low : rows.stop - low, cols.start - first : cols.stop - first]
+        estimates.append((rows, cols, np.rint(inner[band] * 255.0).astype(np.uint8)))
     for rows, cols, values in estimates:
         rgb[rows, cols][soft[rows, cols]] = values

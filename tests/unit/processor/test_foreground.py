@@ -53,13 +53,30 @@ def test_only_semi_transparent_pixels_change() -> None:
     assert not np.array_equal(estimated[~hard], photo[~hard])
 
 
-def test_tiles_give_the_whole_image_result(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("in_tiles", [True, False], ids=["tiles", "bounding-box"])
+def test_tiles_and_the_band_box_give_the_whole_image_result(
+    monkeypatch: pytest.MonkeyPatch, in_tiles: bool
+) -> None:
     _, alpha, photo = _scene(height=700)
     whole = np.rint(foreground.estimate_foreground_strip(photo, alpha) * 255).astype(np.int16)
-    monkeypatch.setattr(foreground, "TILE", 64)
-    tiles = estimate_foreground(photo, alpha).astype(np.int16)
+    if in_tiles:
+        monkeypatch.setattr(foreground, "TILE", 64)
+        monkeypatch.setattr(foreground, "WHOLE_AREA", 0)
+    worked: list[tuple[int, ...]] = []
+    strip = foreground.estimate_foreground_strip
+
+    def counted(rgb: np.ndarray, a: np.ndarray) -> np.ndarray:
+        worked.append(rgb.shape)
+        return strip(rgb, a)
+
+    monkeypatch.setattr(foreground, "estimate_foreground_strip", counted)
+    out = estimate_foreground(photo, alpha).astype(np.int16)
     soft = (alpha > 0) & (alpha < 255)
-    assert np.abs(tiles[soft] - whole[soft]).max() <= 1
+    assert np.abs(out[soft] - whole[soft]).max() <= 1
+    if in_tiles:
+        assert len(worked) > 1
+    else:  # one piece: the soft band's columns and the filters' reach, not the whole photo
+        assert len(worked) == 1 and worked[0][1] < photo.shape[1]
 
 
 def test_an_image_without_soft_pixels_is_returned_as_it_is() -> None:
