@@ -33,14 +33,16 @@ class PurgeTarget:
     tasks: list[TaskObjects]
 
 
-async def claim(conn: asyncpg.Connection, limit: int) -> list[PurgeTarget]:
-    """Due requests, locked for the caller's transaction, with what the read model knows."""
+async def claim(conn: asyncpg.Connection, limit: int, requester: str = "") -> list[PurgeTarget]:
+    """Due requests of ``requester`` (a deployment's topic prefix), locked for the caller's
+    transaction, with what the read model knows."""
     rows = await conn.fetch(
         "SELECT p.image_id, p.owner, i.original_bucket, i.original_key, i.sha256 "
         "FROM purge_requests p LEFT JOIN images i ON i.id = p.image_id "
-        "WHERE p.purged_at IS NULL AND p.due_at <= now() "
+        "WHERE p.requester = $2 AND p.purged_at IS NULL AND p.due_at <= now() "
         "ORDER BY p.due_at LIMIT $1 FOR UPDATE OF p SKIP LOCKED",
         limit,
+        requester,
     )
     if not rows:
         return []

@@ -46,24 +46,35 @@ logger = logging.getLogger(__name__)
 
 
 _REQUEST_PURGE = (
-    "INSERT INTO purge_requests (image_id, owner, due_at) "
-    "VALUES ($1, $2, now() + make_interval(secs => $3)) "
-    "ON CONFLICT (image_id) DO UPDATE SET due_at = EXCLUDED.due_at, purged_at = NULL"
+    "INSERT INTO purge_requests (image_id, owner, due_at, requester) "
+    "VALUES ($1, $2, now() + make_interval(secs => $3), $4) "
+    "ON CONFLICT (image_id) DO UPDATE SET due_at = EXCLUDED.due_at, purged_at = NULL, "
+    "requester = EXCLUDED.requester"
 )
 
 
 class Projection:
-    def __init__(self, pool: asyncpg.Pool, *, purge_delay_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        purge_delay_seconds: float | None = None,
+        requester: str = "",
+    ) -> None:
         """``purge_delay_seconds``: ask the purger to remove a deleted image's objects that
-        long after each of its events (None: never ask)."""
+        long after each of its events (None: never ask); ``requester``: the deployment (topic
+        prefix) whose purger is to do it."""
         self._pool = pool
         self._purge_delay = purge_delay_seconds
+        self._requester = requester
 
     async def apply(self, event: Event) -> bool:
         """Apply ``event``; False when it had been applied before (nothing changed)."""
         with postgres_errors():
             async with self._pool.acquire() as conn, conn.transaction():
-                applied = await apply_event(conn, event, purge_delay=self._purge_delay)
+                applied = await apply_event(
+                    conn, event, purge_delay=self._purge_delay, requester=self._requester
+                )
         if applied:
             logger.info(
                 "applied %s %s",
@@ -75,11 +86,16 @@ class Projection:
 
 
 async def apply_event(
-    conn: asyncpg.Connection, event: Event, *, purge_delay: float | None = None
+    conn: asyncpg.Connection,
+    event: Event,
+    *,
+    purge_delay: float | None = None,
+    requester: str = "",
 ) -> bool:
     """Apply ``event`` inside the caller's transaction on ``conn``; False when it had been
     applied before. With ``purge_delay``, an event of a deleted image also asks the purger
-    to remove its objects after that many seconds."""
+    of ``requester`` (a deployment's topic prefix) to remove its objects after that many
+    seconds."""
     first_time = await conn.fetchval(
         "INSERT INTO applied_events (event_id, event_type, image_id, occurred_at) "
         "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING RETURNING true",
@@ -112,7 +128,7 @@ async def apply_event(
         await save_image(conn, after.image)
     deletion = after.deletion
     if deletion is not None and purge_delay is not None:
-        await conn.execute(_REQUEST_PURGE, event.image_id, event.owner, purge_delay)
+        await conn.execute(_REQUEST_PURGE, event.image_id, event.owner, purge_delay, requester)
     return True
 
 

@@ -54,9 +54,13 @@ class Purger:
         blobs: MinioBlobStore,
         buckets: PurgeBuckets,
         *,
+        requester: str = "",
         max_backoff_seconds: float = 300.0,
     ) -> None:
+        """``requester``: the deployment (topic prefix) whose requests this purger takes;
+        another deployment sharing the database has buckets of its own."""
         self._pool = pool
+        self._requester = requester
         self._blobs = blobs
         self._buckets = buckets
         self._max_backoff = max_backoff_seconds
@@ -69,7 +73,7 @@ class Purger:
         while True:
             with postgres_errors():
                 async with self._pool.acquire() as conn, conn.transaction():
-                    targets = await purge_queue.claim(conn, BATCH)
+                    targets = await purge_queue.claim(conn, BATCH, self._requester)
                     for target in targets:
                         try:
                             removed = await self.purge(target)

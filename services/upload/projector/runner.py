@@ -92,6 +92,7 @@ async def run_projector(
             results=common.s3.bucket_results,
             content_index=settings.content_index_bucket,
         ),
+        requester=common.topics.prefix,
     )
     purging: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
@@ -106,7 +107,9 @@ async def run_projector(
             purge_forever(purger, settings.purge_interval_seconds, stop), name="purger"
         )
         metrics = ProjectorMetrics(registry or CollectorRegistry())
-        projection = Projection(pool, purge_delay_seconds=settings.purge_delay_seconds)
+        projection = Projection(
+            pool, purge_delay_seconds=settings.purge_delay_seconds, requester=common.topics.prefix
+        )
         runner = EventConsumer(
             consumer,
             producer,
