@@ -1,5 +1,6 @@
 """The processor's own stage flow with nothing around it: originals in memory, events
-dropped, the null model; the per-box ceiling without Kafka, MinIO or the other services.
+dropped; with the null model (``ceiling``) or the default model (``burst``), the per-box
+ceiling without Kafka, MinIO or the other services.
 
 It is the processor's ``Flow`` (``services/processor/flow.py``) with its real stages, CPU
 pool and inference executor, built as the composition root builds it; only the object store
@@ -13,9 +14,11 @@ import hashlib
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from bench.nullmodel import NullModel
+if TYPE_CHECKING:
+    from services.processor.models.registry import Registry
 
 
 class DroppedEvents:
@@ -26,12 +29,17 @@ class DroppedEvents:
         self.count += 1
 
 
-def images_per_second(null: NullModel, bodies: list[bytes], size: tuple[int, int]) -> float:
-    """Run ``bodies`` (JPEGs of ``size``) through the flow at once; images per second."""
-    return asyncio.run(_run(null, bodies, size))
+def images_per_second(
+    registry: Registry, model: Path, bodies: list[bytes], size: tuple[int, int]
+) -> float:
+    """Run ``bodies`` (JPEGs of ``size``) through the flow at once with the registry's
+    default model, whose file is ``model``; images per second."""
+    return asyncio.run(_run(registry, model, bodies, size))
 
 
-async def _run(null: NullModel, bodies: list[bytes], size: tuple[int, int]) -> float:
+async def _run(
+    registry: Registry, model: Path, bodies: list[bytes], size: tuple[int, int]
+) -> float:
     from datetime import UTC, datetime
 
     from opentelemetry import trace
@@ -43,17 +51,15 @@ async def _run(null: NullModel, bodies: list[bytes], size: tuple[int, int]) -> f
     from services.processor.composition import cpu_pool, flow_limits
     from services.processor.flow import Flow, PipelineConfig
     from services.processor.metrics import ProcessorMetrics
-    from services.processor.models.registry import load_registry
     from services.processor.runtime.pool import ModelPool
     from services.processor.runtime.session import load_session
     from services.processor.settings import ProcessorSettings
     from services.processor.taskrun import Inbound
 
     settings = ProcessorSettings()
-    registry = load_registry(null.registry)
     cpu = cpu_pool(settings, "flow-alone-cpu")
     inference = ThreadPoolExecutor(1, thread_name_prefix="flow-alone-inference")
-    session = load_session(registry.get(None), null.path, settings)
+    session = load_session(registry.get(None), model, settings)
     models = ModelPool(registry, lambda spec: session, inference)
     await models.get(None)
     store, events = MemoryBlobStore(), DroppedEvents()

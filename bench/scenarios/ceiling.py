@@ -123,7 +123,10 @@ def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float
 
 async def _run(ctx: Context, n: int) -> ScenarioResult:
     pipeline = ctx.pipeline
+    from services.processor.models.registry import load_registry
+
     null = write_null_model(pipeline.settings.paths.home / "bench" / "null-model")
+    null_registry = load_registry(null.registry)
     photo = coffee_1024x768()
     bare = BareLoop(null)
     await pipeline.wait_drained(within=180)
@@ -160,7 +163,9 @@ async def _run(ctx: Context, n: int) -> ScenarioResult:
             bodies = [fresh_jpeg(photo, ctx.rng) for _ in range(per_round)]
             bare_rates.append(await asyncio.to_thread(bare.images_per_second, bodies))
             flow_rates.append(
-                await asyncio.to_thread(flow_alone.images_per_second, null, bodies, PHOTO_SIZE)
+                await asyncio.to_thread(
+                    flow_alone.images_per_second, null_registry, null.path, bodies, PHOTO_SIZE
+                )
             )
             before = cpu_seconds(pipeline.roots())
             outcome = await burst(ctx, per_round, [photo])
