@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+
+from cachetools import TTLCache
 
 from schemas import ProcessingCompleted, ProcessingFailed
 
@@ -28,12 +29,18 @@ class Busy(Exception):
 
 
 class Outcomes:
-    def __init__(self, max_waiting: int, keep_seconds: float = 300.0, keep_max: int = 10_000):
+    def __init__(
+        self,
+        max_waiting: int,
+        keep_seconds: float = 300.0,
+        keep_max: int = 10_000,
+        *,
+        timer: Callable[[], float] = time.monotonic,
+    ):
         self.max_waiting = max_waiting
-        self._keep_seconds = keep_seconds
-        self._keep_max = keep_max
         self._waiting: dict[str, asyncio.Future[Outcome]] = {}
-        self._recent: OrderedDict[str, tuple[float, Outcome]] = OrderedDict()
+        # The most recent outcomes by task id, each for ``keep_seconds``, at most ``keep_max``.
+        self._recent: TTLCache[str, Outcome] = TTLCache(keep_max, keep_seconds, timer=timer)
         self.slots_in_use = 0
 
     @contextlib.contextmanager
@@ -49,14 +56,7 @@ class Outcomes:
     def deliver(self, event: Outcome) -> None:
         if isinstance(event, ProcessingFailed) and event.retriable:
             return
-        now = time.monotonic()
-        self._recent[event.task_id] = (now, event)
-        self._recent.move_to_end(event.task_id)
-        while self._recent and (
-            len(self._recent) > self._keep_max
-            or next(iter(self._recent.values()))[0] < now - self._keep_seconds
-        ):
-            self._recent.popitem(last=False)
+        self._recent[event.task_id] = event
         waiter = self._waiting.pop(event.task_id, None)
         if waiter is not None and not waiter.done():
             waiter.set_result(event)
@@ -65,7 +65,7 @@ class Outcomes:
         """The task's outcome; `TimeoutError` after ``within`` seconds."""
         kept = self._recent.get(task_id)
         if kept is not None:
-            return kept[1]
+            return kept
         waiter = self._waiting.get(task_id)
         if waiter is None:
             waiter = asyncio.get_running_loop().create_future()

@@ -20,7 +20,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 from PIL import Image
 from websockets.asyncio.client import ClientConnection, connect
@@ -29,6 +28,7 @@ from schemas import ProcessingStarted, utc_now
 from services.common.kafka.offsets import describe_group
 from services.common.settings import CommonSettings
 from services.upload.domain.reprocess import reprocess_ids
+from tests.e2e.photos import fresh_photo
 from tests.e2e.processes import ServiceProcess, Services, new_api_key, running, services_for
 from tests.integration.conftest import poll_until
 from tests.integration.upload.observe import events_of
@@ -72,16 +72,6 @@ class Deployment:
 
     def new_processor(self) -> ServiceProcess:
         return self.services.replace("processor")
-
-
-def photo() -> bytes:
-    """A small photo with new bytes every time, so no earlier result can be reused."""
-    rng = np.random.default_rng()
-    pixels = rng.integers(0, 256, size=(96, 128, 3), dtype=np.uint8)
-    pixels[24:72, 40:88] = (200, 40, 40)
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +151,7 @@ async def upload_and_complete(
     tasks = {}
     for _ in range(count):
         response = await api.post(
-            "/v1/images", content=photo(), headers={"Content-Type": "image/jpeg"}
+            "/v1/images", content=fresh_photo(), headers={"Content-Type": "image/jpeg"}
         )
         assert response.status_code == 202, response.text
         tasks[response.json()["id"]] = response.json()["task_id"]

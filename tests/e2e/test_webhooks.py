@@ -9,7 +9,6 @@ refused and the refusal is recorded."""
 from __future__ import annotations
 
 import asyncio
-import io
 import itertools
 import json
 import os
@@ -23,9 +22,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
-from PIL import Image
 
 from schemas import FailureReason, ProcessingFailed, new_event_id, utc_now
 from services.common.auth import create_key
@@ -39,6 +36,7 @@ from services.webhooks.domain.signing import (
     TIMESTAMP_HEADER,
     verify,
 )
+from tests.e2e.photos import fresh_photo
 from tests.e2e.processes import ServiceProcess, Services, free_port, running, services_for
 from tests.integration.webhooks.receiver import Received, Receiver
 
@@ -82,16 +80,6 @@ class Deployment:
         restarted = self.services.replace("webhooks", env)
         restarted.start()
         return restarted
-
-
-def photo() -> bytes:
-    """A small photo with new bytes every time, so no earlier result can be reused."""
-    rng = np.random.default_rng()
-    pixels = rng.integers(0, 256, size=(96, 128, 3), dtype=np.uint8)
-    pixels[24:72, 40:88] = (200, 40, 40)
-    out = io.BytesIO()
-    Image.fromarray(pixels).save(out, "JPEG", quality=90)
-    return out.getvalue()
 
 
 def cli(*args: str, env: dict[str, str]) -> str:
@@ -152,7 +140,7 @@ async def upload(deployment: Deployment, callback_url: str) -> str:
         response = await client.post(
             f"{deployment.api}/v1/images",
             params={"callback_url": callback_url},
-            content=photo(),
+            content=fresh_photo(),
             headers=deployment.headers | {"Content-Type": "image/jpeg"},
         )
     assert response.status_code == 202, response.text

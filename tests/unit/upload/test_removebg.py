@@ -255,3 +255,16 @@ async def test_the_fetcher_never_contacts_a_loopback_server_unless_allowed() -> 
     finally:
         server.shutdown()
         server.server_close()
+
+
+async def test_outcomes_are_kept_for_a_while_and_only_so_many() -> None:
+    now = [0.0]
+    outcomes = Outcomes(max_waiting=1, keep_seconds=10, keep_max=2, timer=lambda: now[0])
+    for task in ("a", "b", "c"):
+        outcomes.deliver(failed(task, retriable=False))
+    with pytest.raises(TimeoutError):  # the oldest gave way to the bound
+        await outcomes.wait("a", 0.01)
+    assert (await outcomes.wait("c", 0.01)).task_id == "c"
+    now[0] = 11.0
+    with pytest.raises(TimeoutError):  # kept no longer than keep_seconds
+        await outcomes.wait("c", 0.01)
