@@ -63,6 +63,7 @@ def _result(
     rate = outcome.throughput.per_second
     bare_per_second = (bare[0] + bare[1]) / 2
     fraction = rate / bare_per_second
+    alone_fraction = alone / bare_per_second
     curve = outcome.curve()
     notes = [
         f"{n} fresh uploads sent at once (one HTTP connection each); the last was accepted "
@@ -79,7 +80,7 @@ def _result(
         ["bare loop images/s (mean of before and after)", bare_per_second],
         ["bare loop images/s before / after the burst", f"{bare[0]:.3f} / {bare[1]:.3f}"],
         ["processor flow alone images/s (1024x768, in memory, no other service)", alone],
-        ["processor flow alone / bare loop", alone / bare_per_second],
+        ["processor flow alone / bare loop", alone_fraction],
         ["batch sizes seen", ", ".join(str(b) for b in sorted(set(outcome.batch_sizes)))],
     ]
     return ScenarioResult(
@@ -90,7 +91,7 @@ def _result(
         headline=[
             Metric("pipeline throughput", rate, "images/s"),
             Metric("bare-loop throughput", bare_per_second, "images/s"),
-            Metric("processor flow alone / bare loop", alone / bare_per_second, ""),
+            Metric("processor flow alone / bare loop", alone_fraction, ""),
         ],
         tables=[
             Table("Burst", ["measure", "value"], rows),

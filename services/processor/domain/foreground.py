@@ -27,7 +27,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-# Box filter sizes of the two passes, as in the paper's reference implementation.
+# Box filter sizes of the two passes (the paper's are 90 and 6; see above).
 WIDE = 150
 NARROW = 3
 _EPS = 1e-5
@@ -42,6 +42,15 @@ WHOLE_AREA = 1 << 20
 def _box(image: np.ndarray, size: int) -> np.ndarray:
     out: np.ndarray = cv2.blur(image, (size, size), borderType=cv2.BORDER_REFLECT)
     return out
+
+
+def _with_reach(rows: slice, cols: slice, shape: tuple[int, ...]) -> tuple[slice, slice]:
+    """``rows`` x ``cols`` widened by the filters' reach on every side, within ``shape``."""
+    height, width = shape[:2]
+    return (
+        slice(max(0, rows.start - _REACH), min(height, rows.stop + _REACH)),
+        slice(max(0, cols.start - _REACH), min(width, cols.stop + _REACH)),
+    )
 
 
 def _three(plane: np.ndarray) -> np.ndarray:
@@ -116,31 +125,34 @@ def estimate_foreground_in_place(rgb: np.ndarray, alpha: np.ndarray) -> None:
     """
     if rgb.ndim != 3 or rgb.shape[2] != 3 or alpha.shape != rgb.shape[:2]:
         raise ValueError(f"expected H x W x 3 and H x W arrays, got {rgb.shape} and {alpha.shape}")
-    height, width = alpha.shape
     soft = (alpha > 0) & (alpha < 255)
     rows_used, cols_used = np.flatnonzero(soft.any(axis=1)), np.flatnonzero(soft.any(axis=0))
     if rows_used.size == 0:
         return
-    box = (slice(rows_used[0], rows_used[-1] + 1), slice(cols_used[0], cols_used[-1] + 1))
-    low, high = max(0, box[0].start - _REACH), min(height, box[0].stop + _REACH)
-    first, last = max(0, box[1].start - _REACH), min(width, box[1].stop + _REACH)
-    if (high - low) * (last - first) <= WHOLE_AREA:
-        tiles = [box]
+    rows = slice(int(rows_used[0]), int(rows_used[-1]) + 1)
+    cols = slice(int(cols_used[0]), int(cols_used[-1]) + 1)
+    outer_rows, outer_cols = _with_reach(rows, cols, alpha.shape)
+    if (outer_rows.stop - outer_rows.start) * (outer_cols.stop - outer_cols.start) <= WHOLE_AREA:
+        tiles = [(rows, cols)]
     else:
         tiles = [
-            (slice(top, min(top + TILE, height)), slice(left, min(left + TILE, width)))
-            for top in range(box[0].start, box[0].stop, TILE)
-            for left in range(box[1].start, box[1].stop, TILE)
+            (slice(top, min(top + TILE, rows.stop)), slice(left, min(left + TILE, cols.stop)))
+            for top in range(rows.start, rows.stop, TILE)
+            for left in range(cols.start, cols.stop, TILE)
         ]
     estimates: list[tuple[slice, slice, np.ndarray]] = []
-    for rows, cols in tiles:
-        band = soft[rows, cols]
+    for inner_rows, inner_cols in tiles:
+        band = soft[inner_rows, inner_cols]
         if not band.any():
             continue
-        low, high = max(0, rows.start - _REACH), min(height, rows.stop + _REACH)
-        first, last = max(0, cols.start - _REACH), min(width, cols.stop + _REACH)
-        estimate = estimate_foreground_strip(rgb[low:high, first:last], alpha[low:high, first:last])
-        inner = estimate[rows.start - low : rows.stop - low, cols.start - first : cols.stop - first]
-        estimates.append((rows, cols, np.rint(inner[band] * 255.0).astype(np.uint8)))
-    for rows, cols, values in estimates:
-        rgb[rows, cols][soft[rows, cols]] = values
+        around_rows, around_cols = _with_reach(inner_rows, inner_cols, alpha.shape)
+        estimate = estimate_foreground_strip(
+            rgb[around_rows, around_cols], alpha[around_rows, around_cols]
+        )
+        inner = estimate[
+            inner_rows.start - around_rows.start : inner_rows.stop - around_rows.start,
+            inner_cols.start - around_cols.start : inner_cols.stop - around_cols.start,
+        ]
+        estimates.append((inner_rows, inner_cols, np.rint(inner[band] * 255.0).astype(np.uint8)))
+    for inner_rows, inner_cols, values in estimates:
+        rgb[inner_rows, inner_cols][soft[inner_rows, inner_cols]] = values
