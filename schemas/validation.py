@@ -2,17 +2,27 @@
 
 The checked-in schema files are what other languages and tools see, so they are what
 runtime validation uses; the drift test keeps them equal to what the models generate.
+
+Every message is checked twice on its way (by its producer and by each consumer), so the
+check that passes is the one that must be cheap: a validator compiled to Python by
+fastjsonschema answers first (10-20 times faster than jsonschema's interpreter). It knows
+draft 7, which lacks only `minContains`/`maxContains` of what the schemas use, and the
+models check those rules themselves. When it objects, jsonschema's Draft 2020-12 validator
+decides and names every violation, so what is accepted and every error message are
+jsonschema's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
 
+import fastjsonschema
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError as SchemaError
 from jsonschema.exceptions import best_match
@@ -87,6 +97,23 @@ def _validator(spec: EventSpec) -> Draft202012Validator:
     return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
 
 
+@cache
+def _compiled(spec: EventSpec) -> Callable[[object], object]:
+    schema = load_schema(spec)
+    inlined = _inline_refs(schema, schema.get("$defs", {}))
+    # Formats are annotations here, as they are for jsonschema without a format checker.
+    rules = {k: v for k, v in inlined.items() if k != "$schema"}
+    return fastjsonschema.compile(rules, use_formats=False)
+
+
+def _passes_compiled(spec: EventSpec, data: object) -> bool:
+    try:
+        _compiled(spec)(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    return True
+
+
 def field_path(path: Iterable[str | int]) -> str:
     """`("results", 0, "kind")` -> `results[0].kind`; the empty path is the root."""
     out = ""
@@ -138,6 +165,10 @@ def validate(spec: EventSpec, data: object) -> Event:
 
     Raises `ContractViolation` naming the failing fields.
     """
+    if _passes_compiled(spec, data):
+        with contextlib.suppress(ModelError):
+            return spec.model.model_validate(data)
+    # Something is wrong: jsonschema decides what and names it, then the model.
     violations = schema_violations(spec, data)
     if violations:
         raise ContractViolation(spec.name, "JSON Schema", violations)
