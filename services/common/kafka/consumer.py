@@ -1,8 +1,9 @@
 """Consuming events: decode and validate each record, run the handler, commit after it.
 
 Delivery is at least once: the offset of a record is committed only after its handler has
-returned (its effect is durable) or after it was dead-lettered. Handlers must therefore be
-idempotent, keyed by event or task id.
+returned (its effect is durable) or after it was dead-lettered, at most once a second
+(``COMMIT_INTERVAL_S``) and when the consumer stops, so a crash or a rebalance redelivers up
+to a second of records. Handlers must therefore be idempotent, keyed by event or task id.
 
 A record that can never be handled -- undecodable bytes, JSON that breaks the schema, an
 unknown ``ce_type``, or a handler error that is not retriable -- is published unchanged (same
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
-from aiokafka.errors import CommitFailedError, IllegalStateError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from opentelemetry import trace
 from tenacity import AsyncRetrying, retry_if_exception, wait_exponential_jitter
 
@@ -37,6 +38,9 @@ Handler = Callable[[EventEnvelope], Awaitable[None]]
 
 # How long the broker holds a fetch open when there is nothing to return.
 LONG_POLL_MS = 500
+
+# How often a consumer of `EventConsumer` commits what its handler made durable.
+COMMIT_INTERVAL_S = 1.0
 
 
 def is_retriable(exc: BaseException) -> bool:
@@ -115,6 +119,7 @@ class EventConsumer:
         tracer: trace.Tracer | None = None,
         max_retry_wait: float = 10.0,
         keepalive_s: float = 1.0,
+        commit_interval_s: float = COMMIT_INTERVAL_S,
     ) -> None:
         self._consumer = consumer
         self._producer = producer
@@ -124,24 +129,42 @@ class EventConsumer:
         self._tracer = tracer or trace.get_tracer(__name__)
         self._max_retry_wait = max_retry_wait
         self._keepalive_s = keepalive_s
+        self._commit_interval_s = commit_interval_s
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._last_commit = 0.0
         self.dead_lettered = 0
         self.handled = 0
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or asyncio.Event()
-        while not stop.is_set():
-            batches = await self._consumer.getmany(timeout_ms=200, max_records=100)
-            if not batches:
-                continue
-            # One commit per fetched batch, after every record in it took effect: a crash in
-            # between redelivers part of a batch, which idempotent handlers absorb, and the
-            # broker is spared one commit round trip per record.
-            for records in batches.values():
-                for record in records:
-                    await self._polling_while(self.process(record))
-            await self._commit_all(
-                {tp: records[-1].offset + 1 for tp, records in batches.items() if records}
-            )
+        try:
+            while not stop.is_set():
+                batches = await self._consumer.getmany(timeout_ms=500, max_records=100)
+                for tp, records in batches.items():
+                    for record in records:
+                        await self._polling_while(self.process(record))
+                    if records:
+                        self._uncommitted[tp] = records[-1].offset + 1
+                await self._commit_due()
+        finally:
+            try:
+                await self._commit_uncommitted()
+            except KafkaError as exc:
+                logger.warning("final offsets not committed (they are redelivered): %s", exc)
+
+    async def _commit_due(self) -> None:
+        """Commit what took effect, at most once per ``commit_interval_s``: a crash or a
+        rebalance redelivers at most that much, which idempotent handlers absorb, and the
+        broker is spared a commit round trip per fetch (under a slow stream, per record)."""
+        loop = asyncio.get_running_loop()
+        if self._uncommitted and loop.time() - self._last_commit >= self._commit_interval_s:
+            await self._commit_uncommitted()
+
+    async def _commit_uncommitted(self) -> None:
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._last_commit = asyncio.get_running_loop().time()
+        assigned = self._consumer.assignment()
+        await self._commit_all({tp: at for tp, at in offsets.items() if tp in assigned})
 
     async def process(self, record: ConsumerRecord[bytes, bytes]) -> None:
         """Handle one record to completion: handled, or dead-lettered. Never raises for a
