@@ -53,6 +53,15 @@ _REQUEST_PURGE = (
 )
 
 
+_CLAIM = (
+    "WITH claimed AS ("
+    " INSERT INTO applied_events (event_id, event_type, image_id, occurred_at)"
+    " VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING RETURNING event_id, image_id)"
+    " SELECT pg_notify($5, event_id::text || ' ' || image_id),"
+    " pg_advisory_xact_lock(hashtext(image_id)) FROM claimed"
+)
+
+
 class Projection:
     def __init__(
         self,
@@ -96,22 +105,20 @@ async def apply_event(
     applied before. With ``purge_delay``, an event of a deleted image also asks the purger
     of ``requester`` (a deployment's topic prefix) to remove its objects after that many
     seconds."""
-    first_time = await conn.fetchval(
-        "INSERT INTO applied_events (event_id, event_type, image_id, occurred_at) "
-        "VALUES ($1, $2, $3, $4) ON CONFLICT (event_id) DO NOTHING RETURNING true",
+    # One round trip: record the event id, announce it (delivered to listeners, the
+    # notifier, only when this transaction commits) and take the image's lock; the last two
+    # only when the id is new.
+    claimed = await conn.fetchrow(
+        _CLAIM,
         event.event_id,
         spec_for(event).ce_type,
         event.image_id,
         event.occurred_at,
+        APPLIED_CHANNEL,
     )
-    if not first_time:
+    if claimed is None:
         logger.debug("event %s was applied before; skipped", event.event_id)
         return False
-    # Delivered to listeners (the notifier) only when this transaction commits.
-    await conn.execute(
-        "SELECT pg_notify($1, $2 || ' ' || $3)", APPLIED_CHANNEL, event.event_id, event.image_id
-    )
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", event.image_id)
     image = await load_image(conn, event.image_id)
     deletion = await load_deletion(conn, event.image_id)
     if isinstance(event, ImageDeleted):
