@@ -88,21 +88,24 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
     return out
 
 
+def _inlined(spec: EventSpec) -> dict[str, Any]:
+    """The event's schema with every local `$ref` replaced by its target: resolving
+    references took about 40% of each jsonschema validation."""
+    schema = load_schema(spec)
+    inlined: dict[str, Any] = _inline_refs(schema, schema.get("$defs", {}))
+    return inlined
+
+
 @cache
 def _validator(spec: EventSpec) -> Draft202012Validator:
-    schema = load_schema(spec)
-    Draft202012Validator.check_schema(schema)
-    # Same rules with every local `$ref` replaced by its target: resolving references
-    # took about 40% of each validation, and producers and consumers validate every message.
-    return Draft202012Validator(_inline_refs(schema, schema.get("$defs", {})))
+    Draft202012Validator.check_schema(load_schema(spec))
+    return Draft202012Validator(_inlined(spec))
 
 
 @cache
 def _compiled(spec: EventSpec) -> Callable[[object], object]:
-    schema = load_schema(spec)
-    inlined = _inline_refs(schema, schema.get("$defs", {}))
     # Formats are annotations here, as they are for jsonschema without a format checker.
-    rules = {k: v for k, v in inlined.items() if k != "$schema"}
+    rules = {k: v for k, v in _inlined(spec).items() if k != "$schema"}
     return fastjsonschema.compile(rules, use_formats=False)
 
 
