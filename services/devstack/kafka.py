@@ -9,6 +9,7 @@ import re
 import shutil
 import string
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from services.common.settings import CommonSettings
@@ -29,6 +30,15 @@ JVM_OPTS = [
     "-XX:+ExplicitGCInvokesConcurrent",
     "-Djava.awt.headless=true",
 ]
+
+
+def new_cluster_id(draw: Callable[[], uuid.UUID] = uuid.uuid4) -> str:
+    """A random cluster id as Kafka's own ``Uuid.randomUuid`` makes them: URL-safe base64 of
+    16 random bytes, never beginning with "-" (a command line would take it for an option)."""
+    while True:
+        text = base64.urlsafe_b64encode(draw().bytes).decode().rstrip("=")
+        if not text.startswith("-"):
+            return text
 
 
 def pinned_version() -> str:
@@ -154,17 +164,15 @@ class Kafka(Component):
             self.data_dir / "cluster.id" if k.brokers == 1 else self.cluster_dir / "cluster.id"
         )
         if not cluster_file.exists():
-            cluster_file.write_text(
-                base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-            )
+            cluster_file.write_text(new_cluster_id())
         if not (self.data_dir / "data" / "meta.properties").exists():
             run(
                 [
                     *self._java(),
                     "kafka.tools.StorageTool",
                     "format",
-                    "-t",
-                    cluster_file.read_text().strip(),
+                    # One token, so that an id beginning with "-" is never read as an option.
+                    f"--cluster-id={cluster_file.read_text().strip()}",
                     "-c",
                     str(self.config_file),
                     "--ignore-formatted",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import uuid
+
 import pytest
 
 from services.common.kafka.producer import producer_config
 from services.common.settings import CommonSettings, KafkaSettings
+from services.devstack.kafka import new_cluster_id
 from services.devstack.stack import component_names, components
 
 
@@ -40,3 +44,12 @@ def test_a_cluster_is_three_components_with_ports_and_homes_of_their_own() -> No
     assert "kafka-3" in component_names(settings)
     single = CommonSettings(kafka=KafkaSettings(brokers=1))
     assert [n.name for n in components(single, ["kafka"])] == ["kafka"]
+
+
+def test_a_new_cluster_id_never_begins_like_an_option() -> None:
+    # 0xf8 as the first byte encodes to "-" in URL-safe base64: such a draw is refused.
+    draws = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(bytes=b"\x01" * 16)])
+    cluster_id = new_cluster_id(lambda: next(draws))
+    assert cluster_id == base64.urlsafe_b64encode(b"\x01" * 16).decode().rstrip("=")
+    assert len(cluster_id) == 22
+    assert base64.urlsafe_b64encode(b"\xf8" + b"\x00" * 15).decode().startswith("-")
