@@ -261,7 +261,7 @@ class PrometheusSettings(BaseSettings):
 
     host: str = Field("127.0.0.1", description="Prometheus host.")
     port: int = Field(9090, description="Prometheus HTTP API port.")
-    scrape_interval_s: int = Field(5, ge=1, description="How often every target is scraped.")
+    scrape_interval_s: int = Field(15, ge=1, description="How often every target is scraped.")
     targets: str = Field(
         "upload=127.0.0.1:8080,notifier=127.0.0.1:8081,processor=127.0.0.1:8082,"
         "projector=127.0.0.1:8083,webhooks=127.0.0.1:8084",
